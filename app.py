@@ -1,0 +1,16 @@
+"""Office Chat admin backend: the Chalice app. Wiring only; every rule lives in chalicelib/."""
+
+from chalice.app import Chalice
+
+from chalicelib.api import admin, auth, health, platform
+from chalicelib.api.http import error_middleware
+from chalicelib.core.log import configure_logging
+from chalicelib.events import handlers
+
+configure_logging()
+
+app = Chalice(app_name="office-chat")
+app.register_middleware(error_middleware, "http")
+
+for blueprint in (health.bp, platform.bp, auth.bp, admin.bp, handlers.bp):
+    app.register_blueprint(blueprint)

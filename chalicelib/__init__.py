@@ -1,0 +1,1 @@
+"""Office Chat admin backend: everything but the route table lives here."""

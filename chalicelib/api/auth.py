@@ -1,0 +1,45 @@
+"""§2 Authentication: login, logout, and who am I."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.http import any_user, json_body, json_response
+from chalicelib.api.views import user_view
+from chalicelib.bootstrap import services
+from chalicelib.core.clock import iso
+from chalicelib.domain import rules
+from chalicelib.domain.models import ClientKind, Principal
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/auth/login", methods=["POST"])
+def login() -> Response:
+    body = json_body()
+    domain = body.required_string("domain", max_length=63)
+    email = body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH)
+    password = body.secret("password")
+    client = body.choice("client", ClientKind, default=ClientKind.WEB)
+    result = services().auth.login(domain, email, password, client)
+    return json_response(
+        {
+            "status": "ok",
+            "token": result.token,
+            "expires_at": iso(result.session.expires_at),
+            "user": user_view(result.user),
+        }
+    )
+
+
+@bp.route("/auth/logout", methods=["POST"])
+@any_user
+def logout(principal: Principal) -> Response:
+    services().auth.logout(principal)
+    return json_response({"status": "ok"})
+
+
+@bp.route("/me", methods=["GET"])
+@any_user
+def me(principal: Principal) -> Response:
+    return json_response({**user_view(principal.user), "domain": principal.domain})

@@ -1,0 +1,143 @@
+"""HTTP plumbing shared by every blueprint: the one error mapping (as Chalice middleware), the
+current request, JSON bodies, and the decorators that authenticate and authorize a view."""
+
+from __future__ import annotations
+
+import functools
+import uuid
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
+
+from chalice.app import Request, Response
+
+from chalicelib.api.validation import Body, Query, parse_json_object
+from chalicelib.bootstrap import services
+from chalicelib.core.config import MAX_BODY_BYTES
+from chalicelib.core.errors import AppError, PayloadTooLarge, error_body
+from chalicelib.core.log import correlation_id, get_logger
+from chalicelib.domain.models import Role
+from chalicelib.services.auth import require_role
+
+log = get_logger(__name__)
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+_current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
+
+# Chalice answers a few errors itself ({"Code", "Message"}); they are re-shaped to the contract.
+_CHALICE_ERROR_CODES = {
+    400: "invalid_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    415: "unsupported_media_type",
+}
+
+
+def current_request() -> Request:
+    request = _current_request.get()
+    if request is None:
+        raise RuntimeError("no request is being served")
+    return request
+
+
+def json_body() -> Body:
+    raw = current_request().raw_body
+    return parse_json_object(raw.encode() if isinstance(raw, str) else raw)
+
+
+def query() -> Query:
+    return Query(current_request().query_params)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        body=body,
+        status_code=status,
+        headers={"Content-Type": "application/json; charset=utf-8", **(headers or {})},
+    )
+
+
+def error_response(error: AppError) -> Response:
+    return json_response(error_body(error.code, error.message), error.status, error.headers)
+
+
+def error_middleware(event: Request, get_response: Callable[[Request], Response]) -> Response:
+    """Every HTTP request passes here: request id, body size limit, and the single place where
+    errors become the contract's `{"error": {"code", "message"}}` body."""
+    request_id = (event.context or {}).get("requestId") or str(uuid.uuid4())
+    log_token = correlation_id.set(request_id)
+    request_token = _current_request.set(event)
+    try:
+        response = _respond(event, get_response, request_id)
+    finally:
+        _current_request.reset(request_token)
+        correlation_id.reset(log_token)
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+def _respond(event: Request, get_response: Callable[[Request], Response], request_id: str) -> Response:
+    try:
+        body = event.raw_body
+        if body is not None and len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The body is larger than the {MAX_BODY_BYTES // 1024} KiB allowed.")
+        return _reshape_chalice_error(get_response(event), request_id)
+    except AppError as error:
+        return error_response(error)
+    except Exception:
+        log.exception("unexpected error")
+        return _internal_error(request_id)
+
+
+def _reshape_chalice_error(response: Response, request_id: str) -> Response:
+    body = response.body
+    if response.status_code < 400 or not isinstance(body, dict) or "Code" not in body:
+        return response
+    if response.status_code >= 500:
+        return _internal_error(request_id)
+    code = _CHALICE_ERROR_CODES.get(response.status_code, "invalid_request")
+    message = str(body.get("Message", "The request was refused."))
+    if response.status_code == 415:
+        message = "Send the body as JSON, with Content-Type: application/json."
+    headers = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
+    return json_response(error_body(code, message), response.status_code, headers)
+
+
+def _internal_error(request_id: str) -> Response:
+    message = f"Something went wrong on our side. Quote request id {request_id} to support."
+    return json_response(error_body("internal_error", message), 500)
+
+
+def authenticated(*roles: Role) -> Callable[[View], View]:
+    """Resolves the bearer token into a Principal passed as the view's first argument; with
+    roles, the caller must hold one of them (403 otherwise). Authentication comes before any
+    lookup or body check, as the contract's order of checks requires."""
+
+    def decorate(view: View) -> View:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            principal = services().auth.authenticate(current_request().headers.get("authorization"))
+            if roles:
+                require_role(principal, roles)
+            return view(principal, *args, **kwargs)
+
+        return cast(View, wrapper)
+
+    return decorate
+
+
+def platform_key_required(view: View) -> View:
+    """The operator's routes: X-Platform-Key, compared in constant time, or 401."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        services().platform.check_key(current_request().headers.get("x-platform-key"))
+        return view(*args, **kwargs)
+
+    return cast(View, wrapper)
+
+
+admin_only = authenticated(Role.ADMIN)
+any_user = authenticated()

@@ -1,0 +1,156 @@
+"""Reading request bodies and query strings into typed values, with 400s that name the field.
+
+Unknown body fields are ignored (clients may be newer than the server); known ones are checked
+for presence, type, range and enum membership."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from chalicelib.core.errors import BadRequest, InvalidField
+
+E = TypeVar("E", bound=StrEnum)
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+MAX_STRING = 1000
+_MISSING = object()
+
+
+def parse_json_object(raw: bytes | None) -> Body:
+    if not raw:
+        raise BadRequest("The body must be a JSON object; it is empty.", "invalid_json")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as error:
+        raise BadRequest(f"The body is not valid JSON ({error}).", "invalid_json") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"The body must be a JSON object, not {_json_type(data)}.", "invalid_body")
+    return Body(data)
+
+
+class Body:
+    """A JSON object being read; nested objects keep a dotted prefix for error messages."""
+
+    def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
+        self._data = data
+        self._prefix = prefix
+
+    def _name(self, field: str) -> str:
+        return f"{self._prefix}{field}"
+
+    def _get(self, field: str, required: bool) -> Any:
+        value = self._data.get(field, _MISSING)
+        if value is _MISSING or value is None:
+            if required:
+                raise InvalidField(self._name(field), "is required", "missing_field")
+            return _MISSING
+        return value
+
+    def string(
+        self, field: str, *, required: bool = True, max_length: int = MAX_STRING, allow_empty: bool = False
+    ) -> str | None:
+        value = self._get(field, required)
+        if value is _MISSING:
+            return None
+        if not isinstance(value, str):
+            raise InvalidField(self._name(field), f"must be a string, not {_json_type(value)}")
+        value = value.strip()
+        if not value and not allow_empty:
+            if required:
+                raise InvalidField(self._name(field), "must not be empty", "missing_field")
+            return None
+        if len(value) > max_length:
+            raise InvalidField(self._name(field), f"must be at most {max_length} characters")
+        return value
+
+    def required_string(self, field: str, *, max_length: int = MAX_STRING) -> str:
+        value = self.string(field, required=True, max_length=max_length)
+        assert value is not None
+        return value
+
+    def secret(self, field: str, *, max_length: int = 1024) -> str:
+        """A string taken as sent (passwords: spaces count), required and non-empty."""
+        value = self._get(field, True)
+        if not isinstance(value, str):
+            raise InvalidField(self._name(field), f"must be a string, not {_json_type(value)}")
+        if not value:
+            raise InvalidField(self._name(field), "must not be empty", "missing_field")
+        if len(value) > max_length:
+            raise InvalidField(self._name(field), f"must be at most {max_length} characters")
+        return value
+
+    def boolean(self, field: str, *, default: bool | None = None) -> bool:
+        value = self._get(field, default is None)
+        if value is _MISSING:
+            assert default is not None
+            return default
+        if not isinstance(value, bool):
+            raise InvalidField(self._name(field), f"must be true or false, not {_json_type(value)}")
+        return value
+
+    def integer(self, field: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
+        value = self._get(field, required)
+        if value is _MISSING:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidField(self._name(field), f"must be a whole number, not {_json_type(value)}")
+        if not minimum <= value <= maximum:
+            raise InvalidField(self._name(field), f"must be between {minimum} and {maximum}")
+        return value
+
+    def choice(self, field: str, enum: type[E], *, default: E | None = None) -> E:
+        value = self._get(field, default is None)
+        if value is _MISSING:
+            assert default is not None
+            return default
+        allowed = ", ".join(e.value for e in enum)
+        if not isinstance(value, str):
+            raise InvalidField(self._name(field), f"must be one of {allowed}")
+        try:
+            return enum(value)
+        except ValueError:
+            raise InvalidField(
+                self._name(field), f"must be one of {allowed}, not {value!r}", "invalid_enum"
+            ) from None
+
+    def object(self, field: str) -> Body:
+        value = self._get(field, True)
+        if not isinstance(value, dict):
+            raise InvalidField(self._name(field), f"must be an object, not {_json_type(value)}")
+        return Body(value, prefix=f"{self._name(field)}.")
+
+
+class Query:
+    """Query-string parameters (API Gateway hands them over as a dict of strings)."""
+
+    def __init__(self, params: Mapping[str, str] | None) -> None:
+        self._params = params or {}
+
+    def limit(self) -> int:
+        raw = self._params.get("limit")
+        if raw is None or raw == "":
+            return DEFAULT_LIMIT
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+            raise InvalidField("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
+        return int(raw)
+
+    def cursor(self) -> str | None:
+        return self._params.get("cursor") or None
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -1,0 +1,78 @@
+"""The one place boto3 clients come from: created on first use, cached, endpoint from settings.
+
+boto3 is imported inside the factory, so `import app` stays cheap (a cold start that serves a
+request needing no AWS call never pays for botocore's loaders), and moto's in-process mock can
+start before any client exists.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.core.config import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_ses import SESClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+_clients: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def client(service: str) -> Any:
+    cached = _clients.get(service)
+    if cached is not None:
+        return cached
+    with _lock:
+        if service not in _clients:
+            _clients[service] = _create(service)
+        return _clients[service]
+
+
+def _create(service: str) -> Any:
+    import boto3
+    from botocore.config import Config
+
+    settings = get_settings()
+    config = Config(
+        retries={"max_attempts": 4, "mode": "standard"},
+        connect_timeout=3,
+        read_timeout=10,
+        max_pool_connections=32,
+    )
+    return boto3.session.Session().client(
+        service,  # type: ignore[call-overload]
+        region_name=settings.region,
+        endpoint_url=settings.aws_endpoint_url,
+        config=config,
+    )
+
+
+def dynamodb() -> DynamoDBClient:
+    return client("dynamodb")  # type: ignore[no-any-return]
+
+
+def s3() -> S3Client:
+    return client("s3")  # type: ignore[no-any-return]
+
+
+def ses() -> SESClient:
+    return client("ses")  # type: ignore[no-any-return]
+
+
+def sqs() -> SQSClient:
+    return client("sqs")  # type: ignore[no-any-return]
+
+
+def ssm() -> SSMClient:
+    return client("ssm")  # type: ignore[no-any-return]
+
+
+def reset_clients() -> None:
+    """Drop every cached client (tests start a fresh emulator or change the endpoint)."""
+    with _lock:
+        _clients.clear()

@@ -1,0 +1,75 @@
+"""Settings, read from the environment on first use (never at import time).
+
+Every setting is an environment variable; README.md lists them all. Lambda gets them from
+.chalice/config.json, `make run` from the shell (with defaults for the local emulator).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+# Deploy-time names: Chalice reads the queue names when it packages the event source mappings,
+# so they are constants here and the same names stand in infra/template.yaml.
+S3_EVENTS_QUEUE = "office-chat-s3-events"
+JOBS_QUEUE = "office-chat-jobs"
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    aws_endpoint_url: str | None
+    table_name: str
+    bucket: str
+    s3_events_queue: str
+    jobs_queue: str
+    public_url: str
+    platform_key: str | None
+    platform_key_ssm_param: str | None
+    email_sender: str
+    support_email: str
+    slack_api_url: str
+    slack_authorize_url: str
+    mailchimp_login_url: str
+    log_level: str
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def _optional_env(name: str) -> str | None:
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings(
+        stage=_env("OC_STAGE", "dev"),
+        region=_env("AWS_REGION", _env("AWS_DEFAULT_REGION", "us-east-1")),
+        aws_endpoint_url=_optional_env("OC_AWS_ENDPOINT_URL"),
+        table_name=_env("OC_TABLE", "office-chat-main"),
+        bucket=_env("OC_BUCKET", "office-chat-files"),
+        s3_events_queue=_env("OC_S3_EVENTS_QUEUE", S3_EVENTS_QUEUE),
+        jobs_queue=_env("OC_JOBS_QUEUE", JOBS_QUEUE),
+        public_url=_env("OC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
+        platform_key=_optional_env("OC_PLATFORM_KEY"),
+        platform_key_ssm_param=_optional_env("OC_PLATFORM_KEY_SSM_PARAM"),
+        email_sender=_env("OC_EMAIL_SENDER", "no-reply@office-chat.local"),
+        support_email=_env("SUPPORT_EMAIL", "support@office-chat.local"),
+        slack_api_url=_env("SLACK_API_URL", "https://slack.com/api").rstrip("/"),
+        slack_authorize_url=_env("SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize"),
+        mailchimp_login_url=_env("MAILCHIMP_LOGIN_URL", "https://login.mailchimp.com").rstrip("/"),
+        log_level=_env("OC_LOG_LEVEL", "INFO"),
+    )
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

@@ -1,0 +1,23 @@
+"""Server-chosen ids: 26 characters, Crockford base32, sortable by creation time (ULID layout:
+48 bits of milliseconds then 80 random bits), so items keyed by id also sort by age."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_id(now_ms: int | None = None) -> str:
+    millis = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (millis << 80) | secrets.randbits(80)
+    chars = []
+    for _ in range(26):
+        value, index = divmod(value, 32)
+        chars.append(_ALPHABET[index])
+    return "".join(reversed(chars))
+
+
+def is_id(value: str) -> bool:
+    return len(value) == 26 and all(c in _ALPHABET for c in value)

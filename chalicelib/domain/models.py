@@ -1,0 +1,154 @@
+"""The nouns of the product: plain dataclasses and enums, no AWS, no HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Plan(StrEnum):
+    BUSINESS = "business"
+    ENTERPRISE = "enterprise"
+
+
+class Billing(StrEnum):
+    MONTHLY = "monthly"
+    ANNUAL = "annual"
+
+
+class DomainStatus(StrEnum):
+    ACTIVE = "active"
+    SUSPENDED = "suspended"
+    DELETING = "deleting"
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    MEMBER = "member"
+    GUEST = "guest"
+
+
+class UserStatus(StrEnum):
+    INVITED = "invited"
+    ACTIVE = "active"
+    DEACTIVATED = "deactivated"
+
+
+class AuthProvider(StrEnum):
+    PASSWORD = "password"  # noqa: S105 - a provider name, not a secret
+    GOOGLE = "google"
+    SAML = "saml"
+
+
+class ClientKind(StrEnum):
+    WEB = "web"
+    DESKTOP = "desktop"
+    MAC = "mac"
+    IOS = "ios"
+    ANDROID = "android"
+
+
+class GroupRole(StrEnum):
+    MEMBER = "member"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    plan: Plan
+    billing: Billing
+    seats_total: int
+    seats_used: int
+    hipaa: bool
+    retention_days: int | None
+    status: DomainStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    domain: str
+    email: str
+    first_name: str
+    last_name: str
+    role: Role
+    status: UserStatus
+    created_at: datetime
+    title: str = ""
+    phone: str = ""
+    department: str = ""
+    auth_provider: AuthProvider = AuthProvider.PASSWORD
+    two_factor_method: str | None = None
+    two_factor_enrolled: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What login reads for an email: whose it is and the password hash (None until set)."""
+
+    user_id: str
+    password_hash: str | None
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    domain: str
+    name: str
+    description: str
+    created_by: str | None  # None for the groups the product ships with every domain
+    is_default: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Session:
+    """A bearer token as stored: only the SHA-256 of the token itself is kept."""
+
+    token_hash: str
+    domain: str
+    user_id: str
+    client: ClientKind
+    created_at: datetime
+    expires_at: datetime
+    device_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of a request."""
+
+    domain: str
+    user: User
+    session: Session
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+
+@dataclass(frozen=True)
+class LoginFailures:
+    """Failed logins of one email of one domain, within the current lockout window."""
+
+    count: int
+    window_start: datetime
+    locked_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    details: dict[str, Any] = field(default_factory=dict)
+    id: str = ""

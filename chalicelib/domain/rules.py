@@ -1,0 +1,115 @@
+"""The product's rules as pure functions: each unit-tested without AWS."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from chalicelib.core.errors import BadRequest, InvalidField, TooManyRequests
+from chalicelib.domain.models import Billing, ClientKind, LoginFailures, Plan
+from chalicelib.domain.passwords_common import is_common
+
+DOMAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+# Deliberately plain: one @, no spaces, a dot in the host part. Deliverability is SES's job.
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+MAX_EMAIL_LENGTH = 254
+
+HIPAA_RETENTION_DAYS = 7
+DEFAULT_SEATS = 50
+MAX_SEATS = 100_000
+DEFAULT_GROUP_NAMES = ("All Of Us", "Admin Announcements")
+
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+
+# A web session is a browser tab; desktop apps and phones keep their sign-in far longer.
+TOKEN_LIFETIMES = {
+    ClientKind.WEB: timedelta(hours=12),
+    ClientKind.DESKTOP: timedelta(days=30),
+    ClientKind.MAC: timedelta(days=30),
+    ClientKind.IOS: timedelta(days=90),
+    ClientKind.ANDROID: timedelta(days=90),
+}
+
+LOGIN_MAX_FAILURES = 10
+LOGIN_WINDOW = timedelta(minutes=15)
+
+
+def check_domain_name(name: str) -> str:
+    if not DOMAIN_NAME.match(name):
+        raise InvalidField(
+            "domain",
+            "must be 2 to 63 lowercase letters, digits or hyphens, starting with a letter or digit",
+            code="invalid_domain",
+        )
+    return name
+
+
+def normalize_email(value: str, field: str = "email") -> str:
+    email = value.strip().lower()
+    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
+        raise InvalidField(field, "is not an email address", code="invalid_email")
+    return email
+
+
+@dataclass(frozen=True)
+class DomainTerms:
+    seats: int
+    retention_days: int | None
+
+
+def domain_terms(plan: Plan, billing: Billing, hipaa: bool, seats: int | None) -> DomainTerms:
+    """A BAA (and so HIPAA) is offered only on the Enterprise annual plan; HIPAA content
+    self-destructs after 7 days; every domain starts with 50 seats unless told otherwise."""
+    if hipaa and (plan is not Plan.ENTERPRISE or billing is not Billing.ANNUAL):
+        raise BadRequest(
+            "hipaa: a HIPAA domain (with a BAA) needs the enterprise plan billed annually",
+            code="baa_requires_enterprise_annual",
+        )
+    return DomainTerms(
+        seats=DEFAULT_SEATS if seats is None else seats,
+        retention_days=HIPAA_RETENTION_DAYS if hipaa else None,
+    )
+
+
+def check_password(password: str, email: str, field: str = "password") -> str:
+    """NIST SP 800-63B style: a minimum length, no composition rules, and no password that is
+    known to be common or that is made of the account's own email."""
+    if len(password) < PASSWORD_MIN_LENGTH:
+        raise InvalidField(field, f"must be at least {PASSWORD_MIN_LENGTH} characters", code="weak_password")
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise InvalidField(field, f"must be at most {PASSWORD_MAX_LENGTH} characters", code="weak_password")
+    lowered = password.lower()
+    local_part = email.split("@", 1)[0].lower()
+    if is_common(password) or lowered in (email.lower(), local_part):
+        raise InvalidField(field, "is too common or too easy to guess", code="weak_password")
+    if len(set(lowered)) < 4:
+        raise InvalidField(field, "repeats too few different characters", code="weak_password")
+    return password
+
+
+def token_expiry(client: ClientKind, now: datetime) -> datetime:
+    return now + TOKEN_LIFETIMES[client]
+
+
+def check_not_locked(failures: LoginFailures | None, now: datetime) -> None:
+    """After 10 failed logins within 15 minutes, every login of the account (a right password
+    included) answers 429 until 15 minutes after the failure that locked it."""
+    if failures is None or failures.locked_until is None or failures.locked_until <= now:
+        return
+    retry_after = int((failures.locked_until - now).total_seconds()) + 1
+    raise TooManyRequests(
+        "Too many failed logins for this account; try again later.",
+        retry_after=retry_after,
+        code="too_many_attempts",
+    )
+
+
+def register_failure(failures: LoginFailures | None, now: datetime) -> LoginFailures:
+    """The failure count of the window the failure falls in; the 10th locks the account."""
+    if failures is None or now - failures.window_start >= LOGIN_WINDOW:
+        return LoginFailures(count=1, window_start=now)
+    count = failures.count + 1
+    locked_until = now + LOGIN_WINDOW if count >= LOGIN_MAX_FAILURES else failures.locked_until
+    return LoginFailures(count=count, window_start=failures.window_start, locked_until=locked_until)

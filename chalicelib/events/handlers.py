@@ -1,0 +1,33 @@
+"""The Lambda event handlers: one per SQS queue, each a loop over records calling the per-record
+function. batch_size=1, so a failure retries only its own message (Chalice cannot report partial
+batch failures) and lands in the queue's dead-letter queue after maxReceiveCount tries."""
+
+from __future__ import annotations
+
+from chalice.app import Blueprint, SQSEvent
+
+from chalicelib.core.config import JOBS_QUEUE, S3_EVENTS_QUEUE
+from chalicelib.core.log import correlation_id
+from chalicelib.events import jobs, s3_events
+
+bp = Blueprint(__name__)
+
+
+@bp.on_sqs_message(queue=S3_EVENTS_QUEUE, batch_size=1)
+def on_s3_event(event: SQSEvent) -> None:
+    for record in event:
+        token = correlation_id.set(record.to_dict().get("messageId"))
+        try:
+            s3_events.handle_message(record.body)
+        finally:
+            correlation_id.reset(token)
+
+
+@bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1)
+def on_job(event: SQSEvent) -> None:
+    for record in event:
+        token = correlation_id.set(record.to_dict().get("messageId"))
+        try:
+            jobs.handle_message(record.body)
+        finally:
+            correlation_id.reset(token)

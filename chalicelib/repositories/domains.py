@@ -1,0 +1,60 @@
+"""Domains (tenants): one META item each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.core.clock import iso_ms
+from chalicelib.domain.models import Billing, Domain, DomainStatus, Plan
+from chalicelib.repositories import keys
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
+from chalicelib.repositories.timestamps import parse_ms
+
+
+class DomainRepository:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    @staticmethod
+    def key(domain: str) -> tuple[str, str]:
+        return keys.domain_pk(domain), keys.META
+
+    def get(self, domain: str) -> Domain | None:
+        item = self._table.get(*self.key(domain))
+        return self.from_item(item) if item else None
+
+    def create_op(self, domain: Domain) -> dict[str, Any]:
+        """The Put of a new domain; its condition fails if the name is taken."""
+        return self._table.put_op(self.to_item(domain), ITEM_IS_NEW)
+
+    @staticmethod
+    def to_item(domain: Domain) -> Item:
+        pk, sk = DomainRepository.key(domain.name)
+        return {
+            "pk": pk,
+            "sk": sk,
+            "type": "domain",
+            "domain": domain.name,
+            "plan": domain.plan.value,
+            "billing": domain.billing.value,
+            "seats_total": domain.seats_total,
+            "seats_used": domain.seats_used,
+            "hipaa": domain.hipaa,
+            "retention_days": domain.retention_days,
+            "status": domain.status.value,
+            "created_at": iso_ms(domain.created_at),
+        }
+
+    @staticmethod
+    def from_item(item: Item) -> Domain:
+        return Domain(
+            name=item["domain"],
+            plan=Plan(item["plan"]),
+            billing=Billing(item["billing"]),
+            seats_total=item["seats_total"],
+            seats_used=item["seats_used"],
+            hipaa=item["hipaa"],
+            retention_days=item.get("retention_days"),
+            status=DomainStatus(item["status"]),
+            created_at=parse_ms(item["created_at"]),
+        )

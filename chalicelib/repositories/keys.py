@@ -1,0 +1,65 @@
+"""Every key of the main table is built here, and nowhere else.
+
+Every partition key starts with the domain (`D#<domain>`): a repository cannot name an item
+without naming its tenant, and an id from another domain builds a key that does not exist.
+docs/DATA_MODEL.md lists the item types these keys make and the access patterns they serve.
+"""
+
+from __future__ import annotations
+
+# Sort keys of single items
+META = "META"
+PROFILE = "PROFILE"
+EMAIL = "EMAIL"
+LOGIN_FAILURES = "LOGIN_FAILURES"
+
+# Sort key prefixes
+TOKEN_PREFIX = "TOKEN#"  # noqa: S105 - a key prefix
+MEMBER_PREFIX = "MEMBER#"
+GROUP_PREFIX = "GROUP#"
+
+
+def domain_pk(domain: str) -> str:
+    return f"D#{domain}"
+
+
+def user_pk(domain: str, user_id: str) -> str:
+    return f"D#{domain}#U#{user_id}"
+
+
+def email_pk(domain: str, email: str) -> str:
+    return f"D#{domain}#E#{email}"
+
+
+def group_pk(domain: str, group_id: str) -> str:
+    return f"D#{domain}#G#{group_id}"
+
+
+def audit_pk(domain: str) -> str:
+    return f"D#{domain}#AUDIT"
+
+
+def token_sk(token_hash: str) -> str:
+    return f"{TOKEN_PREFIX}{token_hash}"
+
+
+def member_sk(user_id: str) -> str:
+    return f"{MEMBER_PREFIX}{user_id}"
+
+
+def group_sk(group_id: str) -> str:
+    return f"{GROUP_PREFIX}{group_id}"
+
+
+def audit_sk(at_iso_ms: str, entry_id: str) -> str:
+    return f"{at_iso_ms}#{entry_id}"
+
+
+# GSI1: "what belongs to this user", the inverse of memberships (and later: messages, files...)
+def user_memberships_gsi1pk(domain: str, user_id: str) -> str:
+    return f"D#{domain}#U#{user_id}#GROUPS"
+
+
+# GSI2: domain-wide lists (groups of a domain; later users by name prefix and so on)
+def domain_groups_gsi2pk(domain: str) -> str:
+    return f"D#{domain}#GROUPS"

@@ -1,0 +1,146 @@
+"""Bearer tokens (sessions) and the reads that authenticate a request or a login.
+
+A token item lives in its user's partition (`TOKEN#<sha256>`), so revoking every token of a user
+is one Query plus BatchWrite of that user's own items, and the token's key is rebuilt from the
+token string alone (it names its domain and user), which lets one BatchGetItem fetch the token,
+the user and the domain together: authenticating a request costs one AWS call.
+"""
+
+from __future__ import annotations
+
+from chalicelib.core.clock import epoch, iso_ms
+from chalicelib.domain.models import ClientKind, Credentials, Domain, LoginFailures, Session, User
+from chalicelib.repositories import keys
+from chalicelib.repositories.domains import DomainRepository
+from chalicelib.repositories.dynamo import Condition, Item, Table
+from chalicelib.repositories.timestamps import parse_ms
+from chalicelib.repositories.users import UserRepository
+
+
+class SessionRepository:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    @staticmethod
+    def key(domain: str, user_id: str, token_hash: str) -> tuple[str, str]:
+        return keys.user_pk(domain, user_id), keys.token_sk(token_hash)
+
+    def create(self, session: Session) -> None:
+        self._table.put(self.to_item(session))
+
+    def create_op(self, session: Session) -> dict[str, object]:
+        return self._table.put_op(self.to_item(session))
+
+    def delete(self, domain: str, user_id: str, token_hash: str) -> None:
+        self._table.delete(*self.key(domain, user_id, token_hash))
+
+    def delete_all_of_user(self, domain: str, user_id: str) -> int:
+        """Revokes every token of a user; returns how many there were."""
+        pk = keys.user_pk(domain, user_id)
+        found = [(i["pk"], i["sk"]) for i in self._table.query_all(pk, sk_prefix=keys.TOKEN_PREFIX)]
+        self._table.batch_write(deletes=found)
+        return len(found)
+
+    def load_request_context(
+        self, domain: str, user_id: str, token_hash: str
+    ) -> tuple[Domain | None, User | None, Session | None]:
+        """Domain, user and token of a request, in one strongly consistent BatchGetItem."""
+        domain_key = DomainRepository.key(domain)
+        user_key = UserRepository.profile_key(domain, user_id)
+        token_key = self.key(domain, user_id, token_hash)
+        found = self._table.batch_get([domain_key, user_key, token_key])
+        domain_item, user_item, token_item = (found.get(k) for k in (domain_key, user_key, token_key))
+        return (
+            DomainRepository.from_item(domain_item) if domain_item else None,
+            UserRepository.from_item(user_item) if user_item else None,
+            self.from_item(token_item) if token_item else None,
+        )
+
+    @staticmethod
+    def to_item(session: Session) -> Item:
+        pk, sk = SessionRepository.key(session.domain, session.user_id, session.token_hash)
+        return {
+            "pk": pk,
+            "sk": sk,
+            "type": "token",
+            "domain": session.domain,
+            "user_id": session.user_id,
+            "client": session.client.value,
+            "device_id": session.device_id,
+            "created_at": iso_ms(session.created_at),
+            "expires_at": iso_ms(session.expires_at),
+            "ttl": epoch(session.expires_at),
+        }
+
+    @staticmethod
+    def from_item(item: Item) -> Session:
+        return Session(
+            token_hash=item["sk"].removeprefix(keys.TOKEN_PREFIX),
+            domain=item["domain"],
+            user_id=item["user_id"],
+            client=ClientKind(item["client"]),
+            created_at=parse_ms(item["created_at"]),
+            expires_at=parse_ms(item["expires_at"]),
+            device_id=item.get("device_id"),
+        )
+
+
+class LoginRepository:
+    """What a login reads (domain, the email's credentials, recent failures) in one call, and the
+    failure counter it writes. Failures are kept per email, known or not, so that lockouts say
+    nothing about which emails have accounts."""
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    @staticmethod
+    def failures_key(domain: str, email: str) -> tuple[str, str]:
+        return keys.email_pk(domain, email), keys.LOGIN_FAILURES
+
+    def load(self, domain: str, email: str) -> tuple[Domain | None, Credentials | None, LoginFailures | None]:
+        domain_key = DomainRepository.key(domain)
+        email_key = UserRepository.email_key(domain, email)
+        failures_key = self.failures_key(domain, email)
+        found = self._table.batch_get([domain_key, email_key, failures_key])
+        domain_item, email_item, failures_item = (found.get(k) for k in (domain_key, email_key, failures_key))
+        return (
+            DomainRepository.from_item(domain_item) if domain_item else None,
+            UserRepository.credentials_from_item(email_item) if email_item else None,
+            self._failures_from_item(failures_item) if failures_item else None,
+        )
+
+    def save_failures(
+        self, domain: str, email: str, failures: LoginFailures, previous: LoginFailures | None
+    ) -> None:
+        """Writes the new count only if nobody else wrote one since we read (else ConditionFailed)."""
+        pk, sk = self.failures_key(domain, email)
+        expires = failures.locked_until or failures.window_start
+        item = {
+            "pk": pk,
+            "sk": sk,
+            "type": "login_failures",
+            "failed_count": failures.count,
+            "window_start": iso_ms(failures.window_start),
+            "locked_until": iso_ms(failures.locked_until) if failures.locked_until else None,
+            "ttl": epoch(expires) + 3600,
+        }
+        if previous is None:
+            condition = Condition("attribute_not_exists(pk)")
+        else:
+            condition = Condition(
+                "failed_count = :count AND window_start = :start",
+                {":count": previous.count, ":start": iso_ms(previous.window_start)},
+            )
+        self._table.put(item, condition)
+
+    def clear_failures_op(self, domain: str, email: str) -> dict[str, object]:
+        return self._table.delete_op(*self.failures_key(domain, email))
+
+    @staticmethod
+    def _failures_from_item(item: Item) -> LoginFailures:
+        locked = item.get("locked_until")
+        return LoginFailures(
+            count=item["failed_count"],
+            window_start=parse_ms(item["window_start"]),
+            locked_until=parse_ms(locked) if locked else None,
+        )

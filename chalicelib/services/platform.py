@@ -1,0 +1,186 @@
+"""The operator's use cases: provision a domain, read one. Guarded by the platform key."""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.core import aws, ids
+from chalicelib.core.clock import Clock
+from chalicelib.core.config import get_settings
+from chalicelib.core.errors import Conflict, NotFound, Unauthorized
+from chalicelib.core.log import get_logger
+from chalicelib.domain import rules
+from chalicelib.domain.models import (
+    AuditEntry,
+    Billing,
+    Domain,
+    DomainStatus,
+    Group,
+    GroupRole,
+    Plan,
+    Role,
+    User,
+    UserStatus,
+)
+from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.domains import DomainRepository
+from chalicelib.repositories.dynamo import ConditionFailed, Table
+from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.users import UserRepository
+from chalicelib.services.passwords import PasswordHasher
+
+log = get_logger(__name__)
+PLATFORM_ACTOR = "platform"
+
+
+class PlatformKeySource:
+    """The platform key: OC_PLATFORM_KEY, or an SSM SecureString named by
+    OC_PLATFORM_KEY_SSM_PARAM (read once per container)."""
+
+    def __init__(self) -> None:
+        self._cached: str | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> str | None:
+        settings = get_settings()
+        if settings.platform_key:
+            return settings.platform_key
+        if not settings.platform_key_ssm_param:
+            return None
+        with self._lock:
+            if self._cached is None:
+                answer = aws.ssm().get_parameter(Name=settings.platform_key_ssm_param, WithDecryption=True)
+                self._cached = answer["Parameter"]["Value"]
+            return self._cached
+
+
+@dataclass(frozen=True)
+class AdminSpec:
+    email: str
+    first_name: str
+    last_name: str
+    password: str
+
+
+@dataclass(frozen=True)
+class ProvisionRequest:
+    domain: str
+    plan: Plan
+    billing: Billing
+    seats: int | None
+    hipaa: bool
+    admin: AdminSpec
+
+
+@dataclass(frozen=True)
+class Provisioned:
+    domain: Domain
+    admin: User
+    groups: list[Group]
+
+
+class PlatformService:
+    def __init__(
+        self,
+        table: Table,
+        domains: DomainRepository,
+        users: UserRepository,
+        groups: GroupRepository,
+        audit: AuditRepository,
+        hasher: PasswordHasher,
+        clock: Clock,
+        key_source: Callable[[], str | None],
+    ) -> None:
+        self._table = table
+        self._domains = domains
+        self._users = users
+        self._groups = groups
+        self._audit = audit
+        self._hasher = hasher
+        self._clock = clock
+        self._key_source = key_source
+
+    def check_key(self, presented: str | None) -> None:
+        expected = self._key_source()
+        if expected is None:
+            log.error("no platform key is configured: every platform call is refused")
+        if not expected or not presented or not hmac.compare_digest(presented.encode(), expected.encode()):
+            raise Unauthorized("The X-Platform-Key header is missing or wrong.", "invalid_platform_key")
+
+    def provision(self, request: ProvisionRequest) -> Provisioned:
+        """Domain, first admin, the two pre-shipped default groups with the admin in them, and
+        the audit entry: one TransactWriteItems, so a domain exists whole or not at all."""
+        rules.check_domain_name(request.domain)
+        terms = rules.domain_terms(request.plan, request.billing, request.hipaa, request.seats)
+        email = rules.normalize_email(request.admin.email, "admin.email")
+        rules.check_password(request.admin.password, email, "admin.password")
+        now = self._clock.now()
+        domain = Domain(
+            name=request.domain,
+            plan=request.plan,
+            billing=request.billing,
+            seats_total=terms.seats,
+            seats_used=1,
+            hipaa=request.hipaa,
+            retention_days=terms.retention_days,
+            status=DomainStatus.ACTIVE,
+            created_at=now,
+        )
+        admin = User(
+            id=ids.new_id(),
+            domain=domain.name,
+            email=email,
+            first_name=request.admin.first_name,
+            last_name=request.admin.last_name,
+            role=Role.ADMIN,
+            status=UserStatus.ACTIVE,
+            created_at=now,
+        )
+        groups = [
+            Group(
+                id=ids.new_id(),
+                domain=domain.name,
+                name=name,
+                description="",
+                created_by=None,
+                is_default=True,
+                created_at=now,
+            )
+            for name in rules.DEFAULT_GROUP_NAMES
+        ]
+        entry = AuditEntry(
+            at=now,
+            actor=PLATFORM_ACTOR,
+            action="domain.provisioned",
+            target=f"domain:{domain.name}",
+            details={
+                "plan": domain.plan.value,
+                "billing": domain.billing.value,
+                "seats": domain.seats_total,
+                "hipaa": domain.hipaa,
+                "admin_email": admin.email,
+                "admin_id": admin.id,
+            },
+        )
+        operations = [self._domains.create_op(domain)]
+        operations += self._users.create_ops(admin, self._hasher.hash(request.admin.password))
+        for group in groups:
+            operations += self._groups.create_ops(group, [(admin.id, GroupRole.MEMBER)], now)
+        operations.append(self._audit.append_op(domain.name, entry))
+        try:
+            self._table.transact(operations)
+        except ConditionFailed as failure:
+            if 0 in failure.failed:
+                raise Conflict(f"The domain {domain.name} already exists.", "domain_exists") from None
+            raise
+        log.info("domain provisioned", extra={"fields": {"domain": domain.name}})
+        return Provisioned(domain=domain, admin=admin, groups=groups)
+
+    def get(self, name: str) -> Domain:
+        domain = self._domains.get(name) if rules.DOMAIN_NAME.match(name) else None
+        if domain is None:
+            raise NotFound(f"There is no domain {name}.", "domain_not_found")
+        return domain

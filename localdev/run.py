@@ -1,0 +1,236 @@
+"""`make run`: the whole backend on this machine.
+
+moto server (the AWS emulator) on 127.0.0.1:$OC_AWS_PORT, the resources of infra/template.yaml
+in it, the SES sender verified, the demo domain provisioned, the API on 127.0.0.1:$OC_PORT, a
+pump delivering the SQS queues to the Lambda handlers, every email printed. Ctrl-C stops it all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+
+HOST = "127.0.0.1"
+DEMO_DOMAIN = "demo"
+DEMO_ADMIN = "admin@demo.local"
+
+
+@dataclass(frozen=True)
+class LocalConfig:
+    port: int
+    aws_port: int
+    region: str
+    platform_key: str
+    platform_key_generated: bool
+    demo_password: str
+    demo_password_generated: bool
+
+    @property
+    def api_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def aws_url(self) -> str:
+        return f"http://{HOST}:{self.aws_port}"
+
+
+def read_config() -> LocalConfig:
+    key = os.environ.get("OC_PLATFORM_KEY", "").strip()
+    password = os.environ.get("OC_DEMO_PASSWORD", "").strip()
+    return LocalConfig(
+        port=int(os.environ.get("OC_PORT") or 8000),
+        aws_port=int(os.environ.get("OC_AWS_PORT") or 4566),
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+        platform_key=key or secrets.token_urlsafe(24),
+        platform_key_generated=not key,
+        demo_password=password or f"demo-{secrets.token_urlsafe(12)}",
+        demo_password_generated=not password,
+    )
+
+
+def check_port_free(port: int, variable: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            sys.exit(
+                f"make run: port {port} on {HOST} is already in use (is another `make run` "
+                f"running?). Stop it, or pick another port: {variable}=<port> make run"
+            )
+
+
+def set_environment(config: LocalConfig) -> None:
+    """The app reads its settings from the environment, as in Lambda; point it at the emulator."""
+    os.environ.update(
+        {
+            "OC_AWS_ENDPOINT_URL": config.aws_url,
+            "AWS_REGION": config.region,
+            "AWS_DEFAULT_REGION": config.region,
+            "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "testing",
+            "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "testing",
+            "OC_PLATFORM_KEY": config.platform_key,
+            "OC_PUBLIC_URL": os.environ.get("OC_PUBLIC_URL") or config.api_url,
+        }
+    )
+    os.environ.pop("AWS_PROFILE", None)
+
+
+def _die_with_parent() -> None:
+    """Runs in the emulator's child process: Linux kills it if this runner dies, even by SIGKILL."""
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def start_emulator(config: LocalConfig) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(config.aws_port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for the death signal
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"make run: the AWS emulator exited at start (code {process.returncode})")
+        try:
+            urllib.request.urlopen(f"{config.aws_url}/moto-api/", timeout=1).close()
+            return process
+        except OSError:
+            time.sleep(0.1)
+    process.terminate()
+    sys.exit("make run: the AWS emulator did not start within 30 s")
+
+
+def provision_resources(region: str) -> dict[str, str]:
+    from chalicelib.core import aws
+    from chalicelib.core.config import get_settings
+    from infra.emulator import provision_emulator
+
+    settings = get_settings()
+    created = provision_emulator(
+        aws.client,
+        region,
+        {
+            "TableName": settings.table_name,
+            "BucketName": settings.bucket,
+            "S3EventsQueueName": settings.s3_events_queue,
+            "JobsQueueName": settings.jobs_queue,
+        },
+    )
+    aws.ses().verify_email_identity(EmailAddress=settings.email_sender)
+    return {
+        "s3_events_url": created.refs["S3EventsQueue"],
+        "s3_events_arn": created.attributes[("S3EventsQueue", "Arn")],
+        "jobs_url": created.refs["JobsQueue"],
+        "jobs_arn": created.attributes[("JobsQueue", "Arn")],
+    }
+
+
+def provision_demo(password: str) -> None:
+    from chalicelib.bootstrap import services
+    from chalicelib.domain.models import Billing, Plan
+    from chalicelib.services.platform import AdminSpec, ProvisionRequest
+
+    services().platform.provision(
+        ProvisionRequest(
+            domain=DEMO_DOMAIN,
+            plan=Plan.ENTERPRISE,
+            billing=Billing.ANNUAL,
+            seats=None,
+            hipaa=False,
+            admin=AdminSpec(DEMO_ADMIN, "Demo", "Admin", password),
+        )
+    )
+
+
+def start_pumps(queues: dict[str, str], region: str, stop: threading.Event) -> None:
+    from chalicelib.core import aws
+    from chalicelib.events import handlers
+    from localdev.pump import QueuePump
+
+    for url, arn, handler in (
+        (queues["s3_events_url"], queues["s3_events_arn"], handlers.on_s3_event),
+        (queues["jobs_url"], queues["jobs_arn"], handlers.on_job),
+    ):
+        QueuePump(aws.sqs(), url, arn, region, handler, stop).start()
+
+
+def banner(config: LocalConfig) -> str:
+    key_note = " (generated; set OC_PLATFORM_KEY to choose it)" if config.platform_key_generated else ""
+    password_note = (
+        " (generated; set OC_DEMO_PASSWORD to choose it)" if config.demo_password_generated else ""
+    )
+    bucket = os.environ.get("OC_BUCKET") or "office-chat-files"
+    return f"""
+Office Chat admin backend is running.
+
+  API            {config.api_url}        (health: {config.api_url}/health)
+  AWS emulator   {config.aws_url}        (moto server)
+  Platform key   {config.platform_key}{key_note}
+  Demo domain    {DEMO_DOMAIN}
+  Demo admin     {DEMO_ADMIN}
+  Password       {config.demo_password}{password_note}
+
+Log in:
+  curl -s {config.api_url}/auth/login -H 'Content-Type: application/json' \\
+    -d '{{"domain": "{DEMO_DOMAIN}", "email": "{DEMO_ADMIN}", \
+         "password": "{config.demo_password}", "client": "web"}}'
+
+Drop files into the bucket (operators):
+  aws --endpoint-url {config.aws_url} s3 cp users.csv s3://{bucket}/imports/{DEMO_DOMAIN}/
+
+Emails the backend sends are printed below. Ctrl-C stops everything.
+"""
+
+
+def main() -> None:
+    config = read_config()
+    check_port_free(config.port, "OC_PORT")
+    check_port_free(config.aws_port, "OC_AWS_PORT")
+    set_environment(config)
+    emulator = start_emulator(config)
+    stop = threading.Event()
+    server = None
+
+    def terminate(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        queues = provision_resources(config.region)
+        provision_demo(config.demo_password)
+        from localdev import mail_printer
+
+        mail_printer.install()
+        start_pumps(queues, config.region, stop)
+        from app import app
+        from localdev.server import create_server
+
+        server = create_server(app, HOST, config.port)
+        print(banner(config), flush=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("\nStopping…", flush=True)
+    finally:
+        stop.set()
+        if server is not None:
+            server.server.server_close()
+        emulator.terminate()
+        try:
+            emulator.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            emulator.kill()
+
+
+if __name__ == "__main__":
+    main()

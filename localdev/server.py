@@ -1,0 +1,51 @@
+"""The API on a local port: Chalice's own LocalGateway (the routing and Lambda event shape that
+`chalice local` and chalice.test use) under a threaded HTTP server, one thread a connection.
+
+A request for a path no route matches gets the answer that infra/api-gateway-responses.yaml gives
+in AWS: 404 in the contract's error format (Chalice local would answer API Gateway's bare
+"Missing Authentication Token" 403)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import (
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
+
+NOT_FOUND_BODY = json.dumps(
+    {"error": {"code": "not_found", "message": "No such endpoint; see docs/openapi.yaml."}}
+).encode()
+
+
+class ContractRequestHandler(ChaliceRequestHandler):
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        headers = {"Content-Type": "application/json; charset=utf-8"}
+        self._send_http_response(404, headers, NOT_FOUND_BODY)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
+        print(f"{self.address_string()} {format % args}", flush=True)
+
+
+def create_server(app: Chalice, host: str, port: int) -> LocalDevServer:
+    """Like chalice.local.create_local_server, with our handler: the app's current_request
+    becomes thread-local so that concurrent requests cannot see each other's."""
+    CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)
+    app.__class__ = CustomLocalChalice
+    config = Config.create(chalice_stage="dev", app_name=app.app_name, lambda_timeout=30)
+    return LocalDevServer(
+        app,
+        config,
+        host,
+        port,
+        handler_cls=ContractRequestHandler,
+        server_cls=ThreadedHTTPServer,
+    )
