@@ -47,10 +47,24 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     )
 
 
-@lru_cache(maxsize=1)
+_override: Services | None = None
+
+
 def services() -> Services:
+    return _override or _default_services()
+
+
+@lru_cache(maxsize=1)
+def _default_services() -> Services:
     return build_services()
 
 
+def use_services(replacement: Services | None) -> None:
+    """Serve requests with these services (tests: a moved clock, a failing part); None undoes it."""
+    global _override  # noqa: PLW0603 - the one switch of the composition root
+    _override = replacement
+
+
 def reset_services() -> None:
-    services.cache_clear()
+    use_services(None)
+    _default_services.cache_clear()

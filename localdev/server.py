@@ -1,13 +1,14 @@
 """The API on a local port: Chalice's own LocalGateway (the routing and Lambda event shape that
 `chalice local` and chalice.test use) under a threaded HTTP server, one thread a connection.
 
-A request for a path no route matches gets the answer that infra/api-gateway-responses.yaml gives
+A request for a path no route matches gets the answer that infra/api-gateway-responses.json gives
 in AWS: 404 in the contract's error format (Chalice local would answer API Gateway's bare
 "Missing Authentication Token" 403)."""
 
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 from chalice.app import Chalice
@@ -28,7 +29,7 @@ NOT_FOUND_BODY = json.dumps(
 
 class ContractRequestHandler(ChaliceRequestHandler):
     def _send_error_response(self, error: LocalGatewayException) -> None:
-        headers = {"Content-Type": "application/json; charset=utf-8"}
+        headers = {"Content-Type": "application/json; charset=utf-8", "X-Request-Id": str(uuid.uuid4())}
         self._send_http_response(404, headers, NOT_FOUND_BODY)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature

@@ -27,6 +27,8 @@ def parse_json_object(raw: bytes | None) -> Body:
         data = json.loads(raw)
     except (UnicodeDecodeError, ValueError) as error:
         raise BadRequest(f"The body is not valid JSON ({error}).", "invalid_json") from None
+    except RecursionError:
+        raise BadRequest("The body nests too deeply to be read.", "invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The body must be a JSON object, not {_json_type(data)}.", "invalid_body")
     return Body(data)
@@ -134,7 +136,7 @@ class Query:
         raw = self._params.get("limit")
         if raw is None or raw == "":
             return DEFAULT_LIMIT
-        if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
             raise InvalidField("limit", f"must be a whole number from 1 to {MAX_LIMIT}")
         return int(raw)
 

@@ -30,7 +30,7 @@ def decode_cursor(cursor: str | None, partition_attr: str, partition: str) -> Ke
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         key: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError):
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise _invalid() from None
     if not _is_key(key) or key.get(partition_attr) != {"S": partition}:
         raise _invalid()

@@ -32,8 +32,11 @@ class JsonFormatter(logging.Formatter):
 
 
 @lru_cache(maxsize=1)
-def configure_logging(level: str = "INFO") -> None:
+def configure_logging() -> None:
     """Install the JSON formatter once (Lambda's runtime already put a handler on the root)."""
+    from chalicelib.core.config import get_settings
+
+    level = get_settings().log_level
     root = logging.getLogger()
     if not root.handlers:
         root.addHandler(logging.StreamHandler())

@@ -1,0 +1,47 @@
+"""Direct writes for states no route can make yet (a member user, a suspended domain...)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from chalicelib.core import ids
+from chalicelib.domain.models import DomainStatus, Role, User, UserStatus
+from chalicelib.repositories.domains import DomainRepository
+from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.users import UserRepository
+from chalicelib.services.passwords import PasswordHasher
+from tests.conftest import ADMIN_PASSWORD
+
+
+def add_user(
+    domain: str,
+    email: str,
+    role: Role = Role.MEMBER,
+    status: UserStatus = UserStatus.ACTIVE,
+    password: str = ADMIN_PASSWORD,
+) -> User:
+    user = User(
+        id=ids.new_id(),
+        domain=domain,
+        email=email,
+        first_name="Mo",
+        last_name="Member",
+        role=role,
+        status=status,
+        created_at=datetime.now(UTC),
+    )
+    table = Table()
+    table.transact(UserRepository(table).create_ops(user, PasswordHasher().hash(password)))
+    return user
+
+
+def set_user_status(user: User, status: UserStatus) -> None:
+    Table().put(UserRepository.to_item(replace(user, status=status)))
+
+
+def set_domain_status(name: str, status: DomainStatus) -> None:
+    domains = DomainRepository(Table())
+    domain = domains.get(name)
+    assert domain is not None
+    Table().put(DomainRepository.to_item(replace(domain, status=status)))

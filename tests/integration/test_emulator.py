@@ -1,0 +1,47 @@
+"""infra/emulator.py creates in moto exactly what infra/template.yaml defines."""
+
+import json
+from typing import Any
+
+from chalicelib.core import aws
+from infra.emulator import load_template, provision_emulator
+
+
+def test_table_has_the_template_keys_indexes_and_ttl(aws_env: None) -> None:
+    template = load_template()["Resources"]["MainTable"]["Properties"]
+    table = aws.dynamodb().describe_table(TableName="office-chat-main")["Table"]
+    assert table["KeySchema"] == template["KeySchema"]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"]
+    ttl = aws.dynamodb().describe_time_to_live(TableName="office-chat-main")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
+
+
+def test_queues_redrive_to_their_dead_letter_queues(aws_env: None) -> None:
+    for name in ("office-chat-s3-events", "office-chat-jobs"):
+        url = aws.sqs().get_queue_url(QueueName=name)["QueueUrl"]
+        attributes = aws.sqs().get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        redrive = json.loads(attributes["RedrivePolicy"])
+        assert redrive["deadLetterTargetArn"].endswith(f":{name}-dlq")
+        assert int(redrive["maxReceiveCount"]) == 5
+        assert attributes["VisibilityTimeout"] == "5400"
+
+
+def test_bucket_notifies_the_queue_for_imports_and_reports_and_expires_hipaa_objects(aws_env: None) -> None:
+    s3 = aws.s3()
+    notification = s3.get_bucket_notification_configuration(Bucket="office-chat-files")
+    prefixes = sorted(
+        rule["Value"]
+        for config in notification["QueueConfigurations"]
+        for rule in config["Filter"]["Key"]["FilterRules"]
+    )
+    assert prefixes == ["imports/", "reports/"]
+    rules = s3.get_bucket_lifecycle_configuration(Bucket="office-chat-files")["Rules"]
+    hipaa = next(r for r in rules if r["ID"] == "hipaa-7-day-retention")
+    assert hipaa["Expiration"]["Days"] == 7
+    assert hipaa["Filter"]["Tag"] == {"Key": "retention", "Value": "hipaa-7d"}
+
+
+def test_provisioning_twice_is_harmless(aws_env: None) -> None:
+    created: Any = provision_emulator(aws.client, "us-east-1")
+    assert created.refs["MainTable"] == "office-chat-main"
+    assert len(aws.dynamodb().list_tables()["TableNames"]) == 1

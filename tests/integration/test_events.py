@@ -1,0 +1,77 @@
+"""The event path: S3 → SQS → handler, and the jobs queue → handler, with Lambda's event shapes."""
+
+import json
+from typing import Any
+
+import pytest
+
+from chalicelib.core import aws
+from chalicelib.events import jobs, s3_events
+from chalicelib.events.s3_events import S3Object
+
+
+@pytest.fixture
+def seen_objects(monkeypatch: pytest.MonkeyPatch) -> list[S3Object]:
+    seen: list[S3Object] = []
+    monkeypatch.setitem(s3_events.PROCESSORS, "imports/", seen.append)
+    return seen
+
+
+def _receive_all(queue_name: str) -> list[dict[str, Any]]:
+    url = aws.sqs().get_queue_url(QueueName=queue_name)["QueueUrl"]
+    messages: list[dict[str, Any]] = []
+    while True:
+        batch = aws.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return messages
+        messages += [dict(m) for m in batch]
+
+
+def test_an_object_under_imports_reaches_its_processor_through_the_queue(
+    client: Any, seen_objects: list[S3Object]
+) -> None:
+    aws.s3().put_object(Bucket="office-chat-files", Key="imports/acme/new users.csv", Body=b"Email\n")
+    aws.s3().put_object(Bucket="office-chat-files", Key="elsewhere/acme/x.csv", Body=b"x")
+    messages = _receive_all("office-chat-s3-events")
+    bodies = [m["Body"] for m in messages]
+    assert any("s3:TestEvent" in b for b in bodies)
+    event = client.events.generate_sqs_event(message_bodies=bodies, queue_name="office-chat-s3-events")
+    client.lambda_.invoke("on_s3_event", event)
+    assert [(o.bucket, o.key, o.size) for o in seen_objects] == [
+        ("office-chat-files", "imports/acme/new users.csv", 6)
+    ]
+
+
+def test_s3_messages_that_cannot_be_read_are_dropped(seen_objects: list[S3Object]) -> None:
+    assert s3_events.handle_message("not json") == 0
+    assert s3_events.handle_message("[]") == 0
+    assert s3_events.handle_message(json.dumps({"Records": [{"s3": {}}]})) == 0
+    removed = {
+        "eventName": "ObjectRemoved:Delete",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "imports/acme/a.csv"}},
+    }
+    assert s3_events.handle_message(json.dumps({"Records": [removed]})) == 0
+    assert seen_objects == []
+
+
+def test_a_key_with_no_processor_is_ignored(seen_objects: list[S3Object]) -> None:
+    record = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "reports/acme/1/logs.zip", "size": 3}},
+    }
+    assert s3_events.handle_message(json.dumps({"Records": [record]})) == 0
+    assert seen_objects == []
+
+
+def test_jobs_go_to_the_runner_of_their_kind(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran: list[dict[str, Any]] = []
+    monkeypatch.setitem(jobs.RUNNERS, "test.kind", ran.append)
+    message = {"kind": "test.kind", "domain": "acme", "job_id": "j1"}
+    event = client.events.generate_sqs_event(
+        message_bodies=[json.dumps(message)], queue_name="office-chat-jobs"
+    )
+    client.lambda_.invoke("on_job", event)
+    assert ran == [message]
+    assert jobs.handle_message(json.dumps({"kind": "unknown"})) is False
+    assert jobs.handle_message("{") is False
+    assert jobs.handle_message(json.dumps({"no": "kind"})) is False
