@@ -4,6 +4,8 @@ batch failures) and lands in the queue's dead-letter queue after maxReceiveCount
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.core.config import JOBS_QUEUE, S3_EVENTS_QUEUE
@@ -15,19 +17,19 @@ bp = Blueprint(__name__)
 
 @bp.on_sqs_message(queue=S3_EVENTS_QUEUE, batch_size=1)
 def on_s3_event(event: SQSEvent) -> None:
-    for record in event:
-        token = correlation_id.set(record.to_dict().get("messageId"))
-        try:
-            s3_events.handle_message(record.body)
-        finally:
-            correlation_id.reset(token)
+    _each_record(event, s3_events.handle_message)
 
 
 @bp.on_sqs_message(queue=JOBS_QUEUE, batch_size=1)
 def on_job(event: SQSEvent) -> None:
+    _each_record(event, jobs.handle_message)
+
+
+def _each_record(event: SQSEvent, handle: Callable[[str], object]) -> None:
+    """Calls the per-record function with the message id as the log correlation key."""
     for record in event:
         token = correlation_id.set(record.to_dict().get("messageId"))
         try:
-            jobs.handle_message(record.body)
+            handle(record.body)
         finally:
             correlation_id.reset(token)

@@ -146,6 +146,11 @@ class Table:
                 _backoff(attempt)
         return found
 
+    def get_each(self, *keys: KeyPair) -> list[Item | None]:
+        """The items of these keys, in their order (None where absent): one BatchGetItem."""
+        found = self.batch_get(keys)
+        return [found.get(k) for k in keys]
+
     def query(
         self,
         pk: str,

@@ -45,11 +45,11 @@ class SessionRepository:
         self, domain: str, user_id: str, token_hash: str
     ) -> tuple[Domain | None, User | None, Session | None]:
         """Domain, user and token of a request, in one strongly consistent BatchGetItem."""
-        domain_key = DomainRepository.key(domain)
-        user_key = UserRepository.profile_key(domain, user_id)
-        token_key = self.key(domain, user_id, token_hash)
-        found = self._table.batch_get([domain_key, user_key, token_key])
-        domain_item, user_item, token_item = (found.get(k) for k in (domain_key, user_key, token_key))
+        domain_item, user_item, token_item = self._table.get_each(
+            DomainRepository.key(domain),
+            UserRepository.profile_key(domain, user_id),
+            self.key(domain, user_id, token_hash),
+        )
         return (
             DomainRepository.from_item(domain_item) if domain_item else None,
             UserRepository.from_item(user_item) if user_item else None,
@@ -98,11 +98,11 @@ class LoginRepository:
         return keys.email_pk(domain, email), keys.LOGIN_FAILURES
 
     def load(self, domain: str, email: str) -> tuple[Domain | None, Credentials | None, LoginFailures | None]:
-        domain_key = DomainRepository.key(domain)
-        email_key = UserRepository.email_key(domain, email)
-        failures_key = self.failures_key(domain, email)
-        found = self._table.batch_get([domain_key, email_key, failures_key])
-        domain_item, email_item, failures_item = (found.get(k) for k in (domain_key, email_key, failures_key))
+        domain_item, email_item, failures_item = self._table.get_each(
+            DomainRepository.key(domain),
+            UserRepository.email_key(domain, email),
+            self.failures_key(domain, email),
+        )
         return (
             DomainRepository.from_item(domain_item) if domain_item else None,
             UserRepository.credentials_from_item(email_item) if email_item else None,
