@@ -4,10 +4,10 @@ from chalice.app import Chalice
 
 from chalicelib.api import admin, auth, health, platform
 from chalicelib.api.http import error_middleware
-from chalicelib.core.log import configure_logging
+from chalicelib.core.log import configure_logging_in_lambda
 from chalicelib.events import handlers
 
-configure_logging()
+configure_logging_in_lambda()
 
 app = Chalice(app_name="office-chat")
 app.register_middleware(error_middleware, "http")

@@ -199,7 +199,10 @@ def main() -> None:
     config = read_config()
     check_port_free(config.port, "OC_PORT")
     check_port_free(config.aws_port, "OC_AWS_PORT")
-    set_environment(config)
+    set_environment(config)  # before anything reads the settings: they are cached on first use
+    from chalicelib.core.log import configure_logging
+
+    configure_logging()
     emulator = start_emulator(config)
     stop = threading.Event()
     server = None

@@ -17,7 +17,8 @@ bp = Blueprint(__name__)
 @bp.route("/auth/login", methods=["POST"])
 def login() -> Response:
     body = json_body()
-    domain = body.required_string("domain", max_length=63)
+    # People type their domain as they see it ("Acme"); names are lowercase by construction.
+    domain = rules.check_domain_name(body.required_string("domain", max_length=63).lower())
     email = body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH)
     password = body.secret("password")
     client = body.choice("client", ClientKind, default=ClientKind.WEB)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -29,6 +30,13 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def configure_logging_in_lambda() -> None:
+    """In Lambda, JSON logs from the first line on; elsewhere (the chalice CLI packaging the app,
+    tests, the local runner) whoever runs the process decides, so importing app changes nothing."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        configure_logging()
 
 
 @lru_cache(maxsize=1)

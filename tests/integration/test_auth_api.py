@@ -161,6 +161,12 @@ def test_an_invited_user_has_no_password_yet(api: Api) -> None:
     )
 
 
+def test_the_domain_is_matched_without_regard_to_case(api: Api) -> None:
+    api.provision("acme")
+    assert api.login(" ACME ", email="admin@acme.example").status_code == 200
+    assert error_of(api.login("acme.example.com")) == (400, "invalid_domain")
+
+
 def test_login_input_is_checked(api: Api) -> None:
     api.provision("acme")
     bad_client = api.call(
