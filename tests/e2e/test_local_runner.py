@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -158,6 +159,35 @@ def test_provision_log_in_and_stay_in_ones_domain(runner: Runner) -> None:
         timeout=10,
     )
     assert platform.status_code == 401 and platform.json()["error"]["code"] == "invalid_platform_key"
+
+
+def test_concurrent_requests_each_see_their_own_caller(runner: Runner) -> None:
+    body = {
+        "domain": "e2e-two",
+        "plan": "business",
+        "billing": "monthly",
+        "admin": {
+            "email": "two@two.example",
+            "first_name": "T",
+            "last_name": "Wo",
+            "password": "another e2e password",
+        },
+    }
+    assert _post(runner, "/platform/domains", body, **{"X-Platform-Key": PLATFORM_KEY}).status_code == 201
+    second = _post(
+        runner,
+        "/auth/login",
+        {"domain": "e2e-two", "email": "two@two.example", "password": "another e2e password"},
+    ).json()["token"]
+    callers = {_demo_token(runner): "admin@demo.local", second: "two@two.example"}
+
+    def me(token: str) -> tuple[str, str]:
+        answer = requests.get(f"{runner.url}/me", headers={"Authorization": f"Bearer {token}"}, timeout=20)
+        return callers[token], answer.json()["email"]
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(me, list(callers) * 20))
+    assert len(results) == 40 and all(expected == seen for expected, seen in results)
 
 
 def test_errors_answer_the_contract_body(runner: Runner) -> None:
