@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import admin, auth, health, platform
+from chalicelib.api import admin, auth, chats, files, groups, health, platform, users
 from chalicelib.api.http import error_middleware
 from chalicelib.core.log import configure_logging_in_lambda
 from chalicelib.events import handlers
@@ -12,5 +12,15 @@ configure_logging_in_lambda()
 app = Chalice(app_name="office-chat")
 app.register_middleware(error_middleware, "http")
 
-for blueprint in (health.bp, platform.bp, auth.bp, admin.bp, handlers.bp):
+for blueprint in (
+    health.bp,
+    platform.bp,
+    auth.bp,
+    admin.bp,
+    users.bp,
+    groups.bp,
+    chats.bp,
+    files.bp,
+    handlers.bp,
+):
     app.register_blueprint(blueprint)

@@ -36,6 +36,8 @@ class Settings:
     slack_authorize_url: str
     mailchimp_login_url: str
     log_level: str
+    max_upload_bytes: int
+    presign_seconds: int
 
 
 def _env(name: str, default: str) -> str:
@@ -67,6 +69,8 @@ def get_settings() -> Settings:
         slack_authorize_url=_env("SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize"),
         mailchimp_login_url=_env("MAILCHIMP_LOGIN_URL", "https://login.mailchimp.com").rstrip("/"),
         log_level=_env("OC_LOG_LEVEL", "INFO"),
+        max_upload_bytes=int(_env("OC_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
+        presign_seconds=int(_env("OC_PRESIGN_SECONDS", "900")),
     )
 
 

@@ -1,8 +1,9 @@
 """Groups: a META item in the group's partition, and a MEMBER item per member there too.
 
 Each membership also carries GSI1 keys (`D#<domain>#U#<user>#GROUPS`, `GROUP#<id>`) so that
-"the groups of a user" is one Query on GSI1; each group carries GSI2 keys so that "the groups of
-a domain" is one Query on GSI2, sorted by name."""
+"the groups of a user" is one Query on GSI1. A group's META carries GSI2 keys ("the groups of a
+domain", by name), GSI1 keys when a user created it ("the groups a user created") and, only
+while it is a default group, GSI3 keys ("the default groups of a domain")."""
 
 from __future__ import annotations
 
@@ -37,6 +38,11 @@ class GroupRepository:
         groups = [self.from_item(found[k]) for k in group_keys if k in found]
         return sorted(groups, key=lambda g: g.name.lower())
 
+    def list_default(self, domain: str) -> list[Group]:
+        """The domain's default groups (sparse GSI3), sorted by name."""
+        items = self._table.query_all(keys.default_groups_gsi3pk(domain), index="gsi3")
+        return [self.from_item(i) for i in items]
+
     @staticmethod
     def to_item(group: Group) -> Item:
         return {
@@ -52,6 +58,10 @@ class GroupRepository:
             "created_at": iso_ms(group.created_at),
             "gsi2pk": keys.domain_groups_gsi2pk(group.domain),
             "gsi2sk": f"{group.name.lower()}#{group.id}",
+            "gsi1pk": keys.created_groups_gsi1pk(group.domain, group.created_by) if group.created_by else None,
+            "gsi1sk": keys.group_sk(group.id) if group.created_by else None,
+            "gsi3pk": keys.default_groups_gsi3pk(group.domain) if group.is_default else None,
+            "gsi3sk": f"{group.name.lower()}#{group.id}" if group.is_default else None,
         }
 
     @staticmethod

@@ -63,3 +63,42 @@ def user_memberships_gsi1pk(domain: str, user_id: str) -> str:
 # GSI2: domain-wide lists (groups of a domain; later users by name prefix and so on)
 def domain_groups_gsi2pk(domain: str) -> str:
     return f"D#{domain}#GROUPS"
+
+
+# GSI1 on a group's META: the groups a user created (none for the pre-shipped ones)
+def created_groups_gsi1pk(domain: str, user_id: str) -> str:
+    return f"D#{domain}#U#{user_id}#CREATED_GROUPS"
+
+
+# GSI3 (sparse): the default groups of a domain; only default groups carry these keys
+def default_groups_gsi3pk(domain: str) -> str:
+    return f"D#{domain}#DEFAULT_GROUPS"
+
+
+# --- users (issue 4) ----------------------------------------------------------------------
+INVITE = "INVITE"
+
+
+def roster_pk(domain: str) -> str:
+    """Every user of a domain once, sorted by status then id (lists without a search)."""
+    return f"D#{domain}#ROSTER"
+
+
+def roster_sk(status: str, user_id: str) -> str:
+    return f"{status}#{user_id}"
+
+
+def user_search_pk(domain: str) -> str:
+    """Three entries a user (first name, last name, email), for prefix search."""
+    return f"D#{domain}#USEARCH"
+
+
+def user_search_sk(token: str, kind: str, user_id: str) -> str:
+    return f"{token}#{kind}#{user_id}"
+
+
+def job_pk(domain: str, job_id: str) -> str:
+    return f"D#{domain}#JOB#{job_id}"
+
+
+# --- groups, messages, chats, files (issue 4) ---------------------------------------------

@@ -11,7 +11,7 @@ def test_table_has_the_template_keys_indexes_and_ttl(aws_env: None) -> None:
     template = load_template()["Resources"]["MainTable"]["Properties"]
     table = aws.dynamodb().describe_table(TableName="office-chat-main")["Table"]
     assert table["KeySchema"] == template["KeySchema"]
-    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2"]
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == ["gsi1", "gsi2", "gsi3"]
     ttl = aws.dynamodb().describe_time_to_live(TableName="office-chat-main")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
 

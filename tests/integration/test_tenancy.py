@@ -14,6 +14,8 @@ from chalicelib.domain.models import AuditEntry
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.dynamo import Table
 from tests.conftest import PLATFORM_KEY, Api, error_of
+from tests.integration.tenancy_content import ROUTE_CHECKS as content_checks
+from tests.integration.tenancy_users import ROUTE_CHECKS as user_checks
 
 
 def _two_domains(api: Api) -> tuple[str, str]:
@@ -84,6 +86,10 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/platform/domains/{domain}", "GET"): check_platform,
     ("/health", "GET"): check_health,
 }
+
+
+ROUTE_CHECKS.update(content_checks)
+ROUTE_CHECKS.update(user_checks)
 
 
 def test_every_route_has_a_tenancy_check() -> None:
