@@ -9,16 +9,25 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.core.clock import Clock, SystemClock
+from chalicelib.notifications.email import EmailSender
 from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.default_groups import DomainGroupRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.invites import InviteRepository
+from chalicelib.repositories.jobs import JobQueue, JobRepository
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
-from chalicelib.repositories.users import UserRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.audit import AuditService
 from chalicelib.services.auth import AuthService
+from chalicelib.services.default_groups import DefaultGroupService
+from chalicelib.services.invitations import InvitationService
+from chalicelib.services.jobs import JobService
+from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
+from chalicelib.services.users import UserService
 
 
 @dataclass(frozen=True)
@@ -26,24 +35,40 @@ class Services:
     platform: PlatformService
     auth: AuthService
     audit: AuditService
+    users: UserService
+    invitations: InvitationService
+    jobs: JobService
+    default_groups: DefaultGroupService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
     clock = clock or SystemClock()
     table = table or Table()
     hasher = PasswordHasher()
+    index = UserIndexRepository(table)
     domains = DomainRepository(table)
     users = UserRepository(table)
     groups = GroupRepository(table)
     audit = AuditRepository(table)
     sessions = SessionRepository(table)
     logins = LoginRepository(table)
+    invites = InviteRepository(table)
+    joiner = DefaultGroupJoiner(table, groups)
+    jobs = JobService(JobRepository(table), JobQueue(), clock)
     return Services(
         platform=PlatformService(
-            table, domains, users, groups, audit, hasher, clock, PlatformKeySource().get
+            table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
         ),
         auth=AuthService(table, logins, sessions, users, hasher, clock),
         audit=AuditService(audit),
+        users=UserService(
+            table, users, index, domains, invites, sessions, audit, joiner, EmailSender(), clock
+        ),
+        invitations=InvitationService(
+            table, invites, users, index, domains, sessions, audit, joiner, hasher, clock
+        ),
+        jobs=jobs,
+        default_groups=DefaultGroupService(table, DomainGroupRepository(table), domains, audit, jobs, clock),
     )
 
 

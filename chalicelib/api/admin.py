@@ -1,11 +1,11 @@
-"""§4 Domain administration (admins only). The audit log is the first of its pages."""
+"""§4 Domain administration (admins only): the audit log, jobs, the domain's groups and their default flag."""
 
 from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import admin_only, json_response, query
-from chalicelib.api.views import audit_view, page
+from chalicelib.api.http import admin_only, json_body, json_response, query
+from chalicelib.api.views import admin_group_view, audit_view, job_view, page
 from chalicelib.bootstrap import services
 from chalicelib.domain.models import Principal
 
@@ -18,3 +18,28 @@ def list_audit(principal: Principal) -> Response:
     params = query()
     entries, next_cursor = services().audit.list(principal.domain, params.limit(), params.cursor())
     return json_response(page([audit_view(e) for e in entries], next_cursor))
+
+
+@bp.route("/admin/jobs/{job_id}", methods=["GET"])
+@admin_only
+def get_job(principal: Principal, job_id: str) -> Response:
+    return json_response(job_view(services().jobs.get(principal, job_id)))
+
+
+@bp.route("/admin/groups", methods=["GET"])
+@admin_only
+def list_domain_groups(principal: Principal) -> Response:
+    params = query()
+    groups, next_cursor = services().default_groups.list_groups(
+        principal, params.flag("default"), params.limit(), params.cursor()
+    )
+    return json_response(page([admin_group_view(g) for g in groups], next_cursor))
+
+
+@bp.route("/admin/groups/{group_id}/default", methods=["PUT"])
+@admin_only
+def set_default_group(principal: Principal, group_id: str) -> Response:
+    default = json_body().boolean("default")
+    group, job = services().default_groups.set_default(principal, group_id, default)
+    answer = {**admin_group_view(group), "job": job_view(job) if job else None}
+    return json_response(answer, 202 if job and not job.finished else 200)

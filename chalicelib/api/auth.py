@@ -5,9 +5,8 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import any_user, json_body, json_response
-from chalicelib.api.views import user_view
+from chalicelib.api.views import login_view, user_view
 from chalicelib.bootstrap import services
-from chalicelib.core.clock import iso
 from chalicelib.domain import rules
 from chalicelib.domain.models import ClientKind, Principal
 
@@ -22,15 +21,7 @@ def login() -> Response:
     email = body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH)
     password = body.secret("password")
     client = body.choice("client", ClientKind, default=ClientKind.WEB)
-    result = services().auth.login(domain, email, password, client)
-    return json_response(
-        {
-            "status": "ok",
-            "token": result.token,
-            "expires_at": iso(result.session.expires_at),
-            "user": user_view(result.user),
-        }
-    )
+    return json_response(login_view(services().auth.login(domain, email, password, client)))
 
 
 @bp.route("/auth/logout", methods=["POST"])

@@ -41,6 +41,10 @@ class Body:
         self._data = data
         self._prefix = prefix
 
+    def has(self, field: str) -> bool:
+        """Whether the field was sent with a value (null counts as absent)."""
+        return self._data.get(field) is not None
+
     def _name(self, field: str) -> str:
         return f"{self._prefix}{field}"
 
@@ -142,6 +146,30 @@ class Query:
 
     def cursor(self) -> str | None:
         return self._params.get("cursor") or None
+
+    def text(self, name: str, max_length: int = 200) -> str:
+        value = self._params.get(name, "")
+        if len(value) > max_length:
+            raise InvalidField(name, f"must be at most {max_length} characters")
+        return value
+
+    def choice(self, name: str, enum: type[E]) -> E | None:
+        value = self._params.get(name)
+        if not value:
+            return None
+        try:
+            return enum(value)
+        except ValueError:
+            allowed = ", ".join(e.value for e in enum)
+            raise InvalidField(name, f"must be one of {allowed}, not {value!r}", "invalid_enum") from None
+
+    def flag(self, name: str) -> bool:
+        value = self._params.get(name, "").lower()
+        if value in ("", "false", "0"):
+            return False
+        if value in ("true", "1"):
+            return True
+        raise InvalidField(name, "must be true or false")
 
 
 def _json_type(value: Any) -> str:

@@ -6,6 +6,8 @@ from typing import Any
 
 from chalicelib.core.clock import iso
 from chalicelib.domain.models import AuditEntry, Domain, Group, User
+from chalicelib.repositories.jobs import Job
+from chalicelib.services.auth import LoginResult
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -42,6 +44,17 @@ def group_summary(group: Group) -> dict[str, Any]:
     return {"id": group.id, "name": group.name, "default": group.is_default}
 
 
+def admin_group_view(group: Group) -> dict[str, Any]:
+    return {
+        "id": group.id,
+        "name": group.name,
+        "description": group.description,
+        "default": group.is_default,
+        "created_by": group.created_by,
+        "created_at": iso(group.created_at),
+    }
+
+
 def audit_view(entry: AuditEntry) -> dict[str, Any]:
     return {
         "id": entry.id,
@@ -50,6 +63,28 @@ def audit_view(entry: AuditEntry) -> dict[str, Any]:
         "action": entry.action,
         "target": entry.target,
         "details": entry.details,
+    }
+
+
+def login_view(result: LoginResult) -> dict[str, Any]:
+    """The answer of a successful sign-in (login, accepted invitation)."""
+    return {
+        "status": "ok",
+        "token": result.token,
+        "expires_at": iso(result.session.expires_at),
+        "user": user_view(result.user),
+    }
+
+
+def job_view(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": {"done": job.done, "total": job.total},
+        "result": job.result,
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
     }
 
 

@@ -66,6 +66,7 @@ class Domain:
     retention_days: int | None
     status: DomainStatus
     created_at: datetime
+    active_admins: int = 1
 
 
 @dataclass(frozen=True)

@@ -1,30 +1,26 @@
 """Background jobs, delivered through the jobs SQS queue (infra/template.yaml).
 
-A message is `{"kind": str, "domain": str, "job_id": str, ...}`; `kind` selects the runner in
-RUNNERS, which the areas with long work (user deletion, bulk actions, default groups) register.
-An unknown kind or a malformed message is logged and dropped (retrying cannot fix it).
+A message is `{"kind", "domain", "job_id", "checkpoint"}`; the job framework
+(services/jobs.py) runs the step it names. An unknown kind or a malformed message is logged and
+dropped (retrying cannot fix it).
 
-Idempotency: SQS delivers at least once, so a runner must checkpoint its progress in the job's
-own item and resume from it; a message for a job already finished changes nothing.
+Idempotency: SQS delivers at least once. A step's writes are idempotent, and the job's
+checkpoint is saved under the condition that it has not moved since the step began, so a second
+delivery of the same message finds the job past it (or finished) and does nothing.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
+from chalicelib.bootstrap import services
 from chalicelib.core.log import get_logger
 
 log = get_logger(__name__)
 
-Runner = Callable[[dict[str, Any]], None]
-
-RUNNERS: dict[str, Runner] = {}
-
 
 def handle_message(body: str) -> bool:
-    """Runs the job a message names; returns whether a runner took it."""
+    """Runs the job step a message names; returns whether the message named a known kind."""
     try:
         message = json.loads(body)
     except ValueError:
@@ -33,9 +29,9 @@ def handle_message(body: str) -> bool:
     if not isinstance(message, dict) or not isinstance(message.get("kind"), str):
         log.warning("job message without a kind; dropped")
         return False
-    runner = RUNNERS.get(message["kind"])
-    if runner is None:
+    jobs = services().jobs
+    if message["kind"] not in jobs.kinds():
         log.warning("unsupported job kind; dropped", extra={"fields": {"kind": message["kind"]}})
         return False
-    runner(message)
+    jobs.handle(message)
     return True

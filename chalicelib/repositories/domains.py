@@ -39,6 +39,7 @@ class DomainRepository:
             "billing": domain.billing.value,
             "seats_total": domain.seats_total,
             "seats_used": domain.seats_used,
+            "active_admins": domain.active_admins,
             "hipaa": domain.hipaa,
             "retention_days": domain.retention_days,
             "status": domain.status.value,
@@ -57,4 +58,28 @@ class DomainRepository:
             retention_days=item.get("retention_days"),
             status=DomainStatus(item["status"]),
             created_at=parse_ms(item["created_at"]),
+            active_admins=item.get("active_admins", 1),
+        )
+
+    # --- counters, as an operation of the transaction that changes a user -------------------------
+
+    def counters_op(self, domain: str, seats: int = 0, admins: int = 0) -> dict[str, Any]:
+        """One Update of the seats used and the active admins (a transaction may touch an item
+        once). Its condition fails when a seat is taken with none free, or when the last active
+        admin would go."""
+        updates, conditions = [], []
+        values: dict[str, Any] = {}
+        if seats:
+            updates.append("seats_used = seats_used + :seats")
+            values[":seats"] = seats
+            if seats > 0:
+                conditions.append("seats_used < seats_total")
+        if admins:
+            updates.append("active_admins = if_not_exists(active_admins, :zero) + :admins")
+            values.update({":admins": admins, ":zero": 0})
+            if admins < 0:
+                conditions.append("active_admins > :one")
+                values[":one"] = 1
+        return self._table.update_op(
+            *self.key(domain), "SET " + ", ".join(updates), values, condition=" AND ".join(conditions) or None
         )

@@ -249,6 +249,38 @@ class Table:
             op.update(condition.params())
         return {"Put": op}
 
+    def update_op(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """An Update for a transaction: `expression` is the UpdateExpression, `values` fill both
+        it and the optional condition."""
+        op: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk), "UpdateExpression": expression}
+        if condition:
+            op["ConditionExpression"] = condition
+        if values:
+            op["ExpressionAttributeValues"] = {k: serialize(v) for k, v in values.items()}
+        if names:
+            op["ExpressionAttributeNames"] = dict(names)
+        return {"Update": op}
+
+    def update(
+        self,
+        pk: str,
+        sk: str,
+        expression: str,
+        values: Mapping[str, Any] | None = None,
+        condition: str | None = None,
+        names: Mapping[str, str] | None = None,
+    ) -> None:
+        params = self.update_op(pk, sk, expression, values, condition, names)["Update"]
+        self._conditional(lambda: self.client.update_item(**params))
+
     def delete_op(self, pk: str, sk: str, condition: Condition | None = None) -> dict[str, Any]:
         op: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
         if condition is not None:
@@ -270,11 +302,14 @@ class Table:
 class Condition:
     expression: str
     values: Mapping[str, Any] | None = None
+    names: Mapping[str, str] | None = None
 
     def params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"ConditionExpression": self.expression}
         if self.values:
             params["ExpressionAttributeValues"] = {k: serialize(v) for k, v in self.values.items()}
+        if self.names:
+            params["ExpressionAttributeNames"] = dict(self.names)
         return params
 
 

@@ -38,6 +38,11 @@ class GroupRepository:
         groups = [self.from_item(found[k]) for k in group_keys if k in found]
         return sorted(groups, key=lambda g: g.name.lower())
 
+    def group_ids_of_user(self, domain: str, user_id: str) -> set[str]:
+        """Ids of the groups a user is a member of (one Query of GSI1, no group reads)."""
+        items = self._table.query_all(keys.user_memberships_gsi1pk(domain, user_id), index="gsi1")
+        return {i["group_id"] for i in items}
+
     def list_default(self, domain: str) -> list[Group]:
         """The domain's default groups (sparse GSI3), sorted by name."""
         items = self._table.query_all(keys.default_groups_gsi3pk(domain), index="gsi3")
@@ -58,7 +63,9 @@ class GroupRepository:
             "created_at": iso_ms(group.created_at),
             "gsi2pk": keys.domain_groups_gsi2pk(group.domain),
             "gsi2sk": f"{group.name.lower()}#{group.id}",
-            "gsi1pk": keys.created_groups_gsi1pk(group.domain, group.created_by) if group.created_by else None,
+            "gsi1pk": keys.created_groups_gsi1pk(group.domain, group.created_by)
+            if group.created_by
+            else None,
             "gsi1sk": keys.group_sk(group.id) if group.created_by else None,
             "gsi3pk": keys.default_groups_gsi3pk(group.domain) if group.is_default else None,
             "gsi3sk": f"{group.name.lower()}#{group.id}" if group.is_default else None,

@@ -4,12 +4,13 @@ a secret and an email is unique within a domain by construction (conditional Put
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.models import AuthProvider, Credentials, Role, User, UserStatus
 from chalicelib.repositories import keys
-from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
 
@@ -43,6 +44,31 @@ class UserRepository:
             self._table.put_op(credentials, ITEM_IS_NEW),
             self._table.put_op(self.to_item(user), ITEM_IS_NEW),
         ]
+
+    def get_many(self, domain: str, user_ids: list[str]) -> list[User]:
+        """Profiles in the order asked (one BatchGetItem per 100), unknown ids left out."""
+        wanted = [self.profile_key(domain, uid) for uid in user_ids]
+        found = self._table.batch_get(wanted)
+        return [self.from_item(found[k]) for k in wanted if k in found]
+
+    def get_credentials(self, domain: str, email: str) -> Credentials | None:
+        item = self._table.get(*self.email_key(domain, email))
+        return self.credentials_from_item(item) if item else None
+
+    def save_op(self, user: User, expected_status: str) -> dict[str, Any]:
+        """Overwrites the profile if its status is still the one read (no lost update)."""
+        return self._table.put_op(
+            self.to_item(user),
+            Condition("#status = :expected", {":expected": expected_status}, {"#status": "status"}),
+        )
+
+    def set_password_op(self, domain: str, email: str, password_hash: str) -> dict[str, Any]:
+        return self._table.update_op(
+            *self.email_key(domain, email),
+            "SET password_hash = :hash",
+            {":hash": password_hash},
+            condition="attribute_exists(pk)",
+        )
 
     @staticmethod
     def credentials_from_item(item: Item) -> Credentials:
@@ -89,3 +115,107 @@ class UserRepository:
             two_factor_enrolled=bool(item.get("two_factor_enrolled", False)),
             created_at=parse_ms(item["created_at"]),
         )
+
+
+SEARCH_KINDS = ("first", "last", "email")
+
+
+def search_tokens(user: User) -> dict[str, str]:
+    """What a prefix search matches: first name, last name and email, lower-cased."""
+    return {
+        "first": user.first_name.strip().lower(),
+        "last": user.last_name.strip().lower(),
+        "email": user.email.lower(),
+    }
+
+
+def roster_sort_key(user: User) -> str:
+    return f"{user.status.value}#{user.first_name.lower()} {user.last_name.lower()}".strip()
+
+
+class UserIndexRepository:
+    """The user lists of a domain, kept beside the profiles in the same transactions:
+
+    - the roster, `D#<d>#ROSTER` / `<status>#<name>#<id>`: every user once, by status then name
+      (lists without a search, and "every active user" for jobs);
+    - search entries, `D#<d>#USEARCH` / `<token>#<kind>#<id>`, three a user (first name, last
+      name, email), each carrying all three tokens and the status, so that a prefix Query returns
+      every match, and a user matched twice is kept once (at the first kind that matches).
+    """
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def roster_key(self, user: User) -> tuple[str, str]:
+        return keys.roster_pk(user.domain), f"{roster_sort_key(user)}#{user.id}"
+
+    def search_keys(self, user: User) -> list[tuple[str, str]]:
+        tokens = search_tokens(user)
+        return [
+            (keys.user_search_pk(user.domain), keys.user_search_sk(tokens[kind], kind, user.id))
+            for kind in SEARCH_KINDS
+        ]
+
+    def put_ops(self, user: User) -> list[dict[str, Any]]:
+        roster_pk, roster_sk = self.roster_key(user)
+        tokens = search_tokens(user)
+        ops = [self._table.put_op({"pk": roster_pk, "sk": roster_sk, "type": "roster", "user_id": user.id})]
+        for (pk, sk), kind in zip(self.search_keys(user), SEARCH_KINDS, strict=True):
+            entry = {
+                "pk": pk,
+                "sk": sk,
+                "type": "user_search",
+                "user_id": user.id,
+                "kind": kind,
+                "status": user.status.value,
+                **{f"t_{k}": v for k, v in tokens.items()},
+            }
+            ops.append(self._table.put_op(entry))
+        return ops
+
+    def replace_ops(self, before: User, after: User) -> list[dict[str, Any]]:
+        """Deletes the entries of `before` whose keys change, and puts those of `after`."""
+        new_keys = {self.roster_key(after), *self.search_keys(after)}
+        old_keys = [self.roster_key(before), *self.search_keys(before)]
+        deletes = [self._table.delete_op(pk, sk) for pk, sk in old_keys if (pk, sk) not in new_keys]
+        return deletes + self.put_ops(after)
+
+    def list_roster(
+        self, domain: str, status: str | None, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        page = self._table.query(
+            keys.roster_pk(domain),
+            sk_prefix=f"{status}#" if status else None,
+            limit=limit,
+            start_key=start_key,
+        )
+        return [i["user_id"] for i in page.items], page.last_key
+
+    def all_with_status(self, domain: str, status: str) -> Iterator[str]:
+        for item in self._table.query_all(keys.roster_pk(domain), sk_prefix=f"{status}#"):
+            yield item["user_id"]
+
+    def search(
+        self, domain: str, prefix: str, status: str | None, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[str], dict[str, Any] | None]:
+        """User ids whose first name, last name or email starts with `prefix`, each once, in the
+        order of the matched token; reads on until `limit` are found or the prefix is exhausted."""
+        found: list[str] = []
+        pk = keys.user_search_pk(domain)
+        while True:
+            page = self._table.query(pk, sk_prefix=prefix, limit=max(limit * 2, 20), start_key=start_key)
+            for item in page.items:
+                if _is_wanted(item, prefix, status):
+                    found.append(item["user_id"])
+                    if len(found) == limit:
+                        return found, {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
+            if not page.last_key:
+                return found, None
+            start_key = page.last_key
+
+
+def _is_wanted(entry: Item, prefix: str, status: str | None) -> bool:
+    if status and entry["status"] != status:
+        return False
+    matching = [kind for kind in SEARCH_KINDS if entry.get(f"t_{kind}", "").startswith(prefix)]
+    return bool(matching) and matching[0] == entry["kind"]

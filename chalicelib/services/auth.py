@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import Forbidden, Unauthorized
@@ -70,20 +71,12 @@ class AuthService:
         user = self._users.get(domain_name, credentials.user_id)
         if user is None:
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
-        _check_domain_open(domain)
+        check_domain_open(domain)
         if user.status is UserStatus.DEACTIVATED:
             raise Forbidden("This account has been deactivated by an administrator.", "user_deactivated")
         if user.status is not UserStatus.ACTIVE:
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
-        token = tokens.new_token(domain_name, user.id)
-        session = Session(
-            token_hash=tokens.hash_token(token),
-            domain=domain_name,
-            user_id=user.id,
-            client=client,
-            created_at=now,
-            expires_at=rules.token_expiry(client, now),
-        )
+        token, session = new_session(domain_name, user.id, client, now)
         if failures is None:
             self._sessions.create(session)
         else:
@@ -117,7 +110,7 @@ class AuthService:
         now = self._clock.now()
         if domain is None or user is None or session is None or session.expires_at <= now:
             raise Unauthorized("The token is unknown, expired or revoked; sign in again.", "invalid_token")
-        _check_domain_open(domain)
+        check_domain_open(domain)
         if user.status is not UserStatus.ACTIVE:
             raise Unauthorized("The token is unknown, expired or revoked; sign in again.", "invalid_token")
         return Principal(domain=domain.name, user=user, session=session)
@@ -126,7 +119,21 @@ class AuthService:
         self._sessions.delete(principal.domain, principal.user.id, principal.session.token_hash)
 
 
-def _check_domain_open(domain: Domain) -> None:
+def new_session(domain: str, user_id: str, client: ClientKind, now: datetime) -> tuple[str, Session]:
+    """A fresh bearer token and the session to store for it (only the token's hash)."""
+    token = tokens.new_token(domain, user_id)
+    session = Session(
+        token_hash=tokens.hash_token(token),
+        domain=domain,
+        user_id=user_id,
+        client=client,
+        created_at=now,
+        expires_at=rules.token_expiry(client, now),
+    )
+    return token, session
+
+
+def check_domain_open(domain: Domain) -> None:
     if domain.status is not DomainStatus.ACTIVE:
         raise Forbidden("This domain is suspended; contact the Office Chat operator.", "domain_suspended")
 

@@ -29,7 +29,7 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
 from chalicelib.repositories.groups import GroupRepository
-from chalicelib.repositories.users import UserRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.passwords import PasswordHasher
 
 log = get_logger(__name__)
@@ -88,6 +88,7 @@ class PlatformService:
         table: Table,
         domains: DomainRepository,
         users: UserRepository,
+        index: UserIndexRepository,
         groups: GroupRepository,
         audit: AuditRepository,
         hasher: PasswordHasher,
@@ -97,6 +98,7 @@ class PlatformService:
         self._table = table
         self._domains = domains
         self._users = users
+        self._index = index
         self._groups = groups
         self._audit = audit
         self._hasher = hasher
@@ -111,8 +113,9 @@ class PlatformService:
             raise Unauthorized("The X-Platform-Key header is missing or wrong.", "invalid_platform_key")
 
     def provision(self, request: ProvisionRequest) -> Provisioned:
-        """Domain, first admin, the two pre-shipped default groups with the admin in them, and
-        the audit entry: one TransactWriteItems, so a domain exists whole or not at all."""
+        """Domain, first admin (with the admin's list entries), the two pre-shipped default groups
+        with the admin in them, and the audit entry: one TransactWriteItems, so a domain exists
+        whole or not at all."""
         rules.check_domain_name(request.domain)
         terms = rules.domain_terms(request.plan, request.billing, request.hipaa, request.seats)
         email = rules.normalize_email(request.admin.email, "admin.email")
@@ -167,6 +170,7 @@ class PlatformService:
         )
         operations = [self._domains.create_op(domain)]
         operations += self._users.create_ops(admin, self._hasher.hash(request.admin.password))
+        operations += self._index.put_ops(admin)
         for group in groups:
             operations += self._groups.create_ops(group, [(admin.id, GroupRole.MEMBER)], now)
         operations.append(self._audit.append_op(domain.name, entry))

@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 
 from chalicelib.core import aws
-from chalicelib.events import jobs, s3_events
+from chalicelib.events import jobs as jobs_module
+from chalicelib.events import s3_events
 from chalicelib.events.s3_events import S3Object
 
 
@@ -63,15 +64,34 @@ def test_a_key_with_no_processor_is_ignored(seen_objects: list[S3Object]) -> Non
     assert seen_objects == []
 
 
-def test_jobs_go_to_the_runner_of_their_kind(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    ran: list[dict[str, Any]] = []
-    monkeypatch.setitem(jobs.RUNNERS, "test.kind", ran.append)
-    message = {"kind": "test.kind", "domain": "acme", "job_id": "j1"}
+def test_job_messages_run_the_step_of_their_kind(client: Any) -> None:
+    from chalicelib.bootstrap import services
+    from chalicelib.services.jobs import StepOutcome
+
+    seen: list[str] = []
+
+    def step(job: Any) -> StepOutcome:
+        seen.append(job.checkpoint)
+        return StepOutcome(done=1, checkpoint="", finished=True, result={"ok": True})
+
+    jobs = services().jobs
+    jobs.register("test.kind", step)
+    job = jobs.start("acme", "test.kind", total=1, payload={}, actor="test")
+    message = {"kind": "test.kind", "domain": "acme", "job_id": job.id, "checkpoint": ""}
     event = client.events.generate_sqs_event(
         message_bodies=[json.dumps(message)], queue_name="office-chat-jobs"
     )
     client.lambda_.invoke("on_job", event)
-    assert ran == [message]
-    assert jobs.handle_message(json.dumps({"kind": "unknown"})) is False
-    assert jobs.handle_message("{") is False
-    assert jobs.handle_message(json.dumps({"no": "kind"})) is False
+    client.lambda_.invoke("on_job", event)  # delivered twice: the finished job is left alone
+    assert seen == [""]
+    stored = jobs.get(_principal("acme"), job.id)
+    assert (stored.status, stored.done, stored.result) == ("succeeded", 1, {"ok": True})
+    assert jobs_module.handle_message(json.dumps({"kind": "unknown"})) is False
+    assert jobs_module.handle_message("{") is False
+    assert jobs_module.handle_message(json.dumps({"no": "kind"})) is False
+
+
+def _principal(domain: str) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(domain=domain)

@@ -1,0 +1,120 @@
+"""Background jobs: a META item per job (`D#<d>#JOB#<id>`), and the SQS jobs queue.
+
+A job's progress is saved with a condition on the checkpoint it started from, so that of two
+deliveries of the same step only one moves the job on (the other finds the condition false and
+stops): that is what makes the runners safe under SQS's at-least-once delivery."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.core import aws
+from chalicelib.core.clock import epoch, iso_ms
+from chalicelib.core.config import get_settings
+from chalicelib.repositories import keys
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
+from chalicelib.repositories.timestamps import parse_ms
+
+FINISHED = ("succeeded", "failed")
+KEEP_FINISHED_JOBS = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    domain: str
+    kind: str
+    status: str  # queued | running | succeeded | failed
+    done: int
+    total: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    payload: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    checkpoint: str = ""  # where the next step starts ("" = the beginning)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class JobRepository:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def create(self, job: Job) -> None:
+        self._table.put(self._to_item(job), ITEM_IS_NEW)
+
+    def get(self, domain: str, job_id: str) -> Job | None:
+        item = self._table.get(keys.job_pk(domain, job_id), keys.META)
+        return self._from_item(item) if item else None
+
+    def save_step(self, job: Job, started_from: str) -> None:
+        """Saves a step's outcome if the job is still at the checkpoint the step started from
+        (else ConditionFailed: another delivery already took this step)."""
+        condition = Condition(
+            "checkpoint = :from AND NOT (#status IN (:ok, :failed))",
+            {":from": started_from, ":ok": "succeeded", ":failed": "failed"},
+            {"#status": "status"},
+        )
+        self._table.put(self._to_item(job), condition)
+
+    @staticmethod
+    def _to_item(job: Job) -> Item:
+        return {
+            "pk": keys.job_pk(job.domain, job.id),
+            "sk": keys.META,
+            "type": "job",
+            "id": job.id,
+            "domain": job.domain,
+            "kind": job.kind,
+            "status": job.status,
+            "done": job.done,
+            "total": job.total,
+            "payload": job.payload,
+            "result": job.result,
+            "checkpoint": job.checkpoint,
+            "created_by": job.created_by,
+            "created_at": iso_ms(job.created_at),
+            "updated_at": iso_ms(job.updated_at),
+            "ttl": epoch(job.updated_at + KEEP_FINISHED_JOBS) if job.finished else None,
+        }
+
+    @staticmethod
+    def _from_item(item: Item) -> Job:
+        return Job(
+            id=item["id"],
+            domain=item["domain"],
+            kind=item["kind"],
+            status=item["status"],
+            done=item["done"],
+            total=item["total"],
+            payload=item.get("payload") or {},
+            result=item.get("result") or {},
+            checkpoint=item.get("checkpoint", ""),
+            created_by=item.get("created_by", ""),
+            created_at=parse_ms(item["created_at"]),
+            updated_at=parse_ms(item["updated_at"]),
+        )
+
+
+class JobQueue:
+    """The SQS jobs queue; its URL is looked up once per container."""
+
+    def __init__(self) -> None:
+        self._url: str | None = None
+        self._lock = threading.Lock()
+
+    def send(self, message: dict[str, Any]) -> None:
+        aws.sqs().send_message(QueueUrl=self._queue_url(), MessageBody=json.dumps(message))
+
+    def _queue_url(self) -> str:
+        with self._lock:
+            if self._url is None:
+                self._url = aws.sqs().get_queue_url(QueueName=get_settings().jobs_queue)["QueueUrl"]
+            return self._url

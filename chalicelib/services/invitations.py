@@ -1,0 +1,105 @@
+"""§2 `POST /auth/accept-invite`: an invited user sets a password, becomes active, joins the
+default groups and is signed in — one transaction, the invitation consumed under the condition
+that it is still the one presented (a link works once, even when clicked twice at once)."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, replace
+
+from chalicelib.core.clock import Clock
+from chalicelib.core.errors import Gone, Unauthorized
+from chalicelib.domain import rules
+from chalicelib.domain.models import AuditEntry, ClientKind, Role, UserStatus
+from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.domains import DomainRepository
+from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.invites import InviteRepository
+from chalicelib.repositories.sessions import SessionRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.services import tokens
+from chalicelib.services.auth import LoginResult, check_domain_open, new_session
+from chalicelib.services.memberships import DefaultGroupJoiner
+from chalicelib.services.passwords import PasswordHasher
+from chalicelib.services.transaction import Transaction
+
+
+@dataclass(frozen=True)
+class Acceptance:
+    token: str
+    password: str
+    first_name: str | None
+    last_name: str | None
+    client: ClientKind
+
+
+def invalid_invite() -> Unauthorized:
+    return Unauthorized(
+        "This invitation link is not valid (it may have been used already).", "invalid_invite"
+    )
+
+
+class InvitationService:
+    def __init__(
+        self,
+        table: Table,
+        invites: InviteRepository,
+        users: UserRepository,
+        index: UserIndexRepository,
+        domains: DomainRepository,
+        sessions: SessionRepository,
+        audit: AuditRepository,
+        joiner: DefaultGroupJoiner,
+        hasher: PasswordHasher,
+        clock: Clock,
+    ) -> None:
+        self._table = table
+        self._invites = invites
+        self._users = users
+        self._index = index
+        self._domains = domains
+        self._sessions = sessions
+        self._audit = audit
+        self._joiner = joiner
+        self._hasher = hasher
+        self._clock = clock
+
+    def accept(self, acceptance: Acceptance) -> LoginResult:
+        parsed = tokens.parse_token(acceptance.token.strip())
+        if parsed is None:
+            raise invalid_invite()
+        domain, user, invite = self._invites.load(parsed.domain, parsed.user_id)
+        if domain is None or user is None or invite is None:
+            raise invalid_invite()
+        if not hmac.compare_digest(invite.token_hash, parsed.token_hash):
+            raise invalid_invite()
+        now = self._clock.now()
+        if invite.expires_at <= now:
+            raise Gone("This invitation has expired; ask your admin for a new one.", "invite_expired")
+        check_domain_open(domain)
+        if user.status is not UserStatus.INVITED:
+            raise invalid_invite()
+        rules.check_password(acceptance.password, user.email)
+        after = replace(
+            user,
+            status=UserStatus.ACTIVE,
+            first_name=acceptance.first_name or user.first_name,
+            last_name=acceptance.last_name or user.last_name,
+        )
+        token, session = new_session(domain.name, user.id, acceptance.client, now)
+        tx = Transaction(self._table)
+        tx.add(
+            self._invites.consume_op(domain.name, user.id, parsed.token_hash),
+            on_condition_failed=invalid_invite(),
+        )
+        tx.add(self._users.save_op(after, UserStatus.INVITED.value), on_condition_failed=invalid_invite())
+        tx.add(self._users.set_password_op(domain.name, user.email, self._hasher.hash(acceptance.password)))
+        tx.add(*self._index.replace_ops(user, after))
+        if after.role is Role.ADMIN:
+            tx.add(self._domains.counters_op(domain.name, admins=1))
+        tx.add(*self._joiner.join_ops(after, now))
+        tx.add(self._sessions.create_op(session))
+        entry = AuditEntry(at=now, actor=user.email, action="user.invite_accepted", target=f"user:{user.id}")
+        tx.add(self._audit.append_op(domain.name, entry))
+        tx.commit()
+        return LoginResult(token=token, session=session, user=after, domain=domain)

@@ -1,0 +1,123 @@
+"""The job framework: start a job, read it, and run it step by step from the jobs queue.
+
+A runner is a `Step`: given the job, it does a bounded slice of the work starting at
+`job.checkpoint` and says how far it got. After each step the job is saved under the condition
+that it is still at the checkpoint the step started from, then the next step is enqueued: a long
+job never runs past Lambda's 15 minutes, and a step delivered twice changes nothing the second
+time (its writes are idempotent, and only one of the two deliveries moves the checkpoint on).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from chalicelib.core import ids
+from chalicelib.core.clock import Clock
+from chalicelib.core.errors import NotFound
+from chalicelib.core.log import get_logger
+from chalicelib.domain.models import Principal
+from chalicelib.repositories.dynamo import ConditionFailed
+from chalicelib.repositories.jobs import Job, JobQueue, JobRepository
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    done: int  # items handled in this step
+    checkpoint: str  # where the next step starts
+    finished: bool
+    failed: bool = False
+    result: dict[str, Any] = field(default_factory=dict)  # merged into the job's result
+
+
+Step = Callable[[Job], StepOutcome]
+
+
+class JobService:
+    def __init__(self, jobs: JobRepository, queue: JobQueue, clock: Clock) -> None:
+        self._jobs = jobs
+        self._queue = queue
+        self._clock = clock
+        self._steps: dict[str, Step] = {}
+
+    def register(self, kind: str, step: Step) -> None:
+        self._steps[kind] = step
+
+    def kinds(self) -> list[str]:
+        return list(self._steps)
+
+    def start(
+        self,
+        domain: str,
+        kind: str,
+        total: int,
+        payload: dict[str, Any],
+        actor: str,
+        run_inline: bool = False,
+    ) -> Job:
+        """Creates the job; runs it to the end now when asked (small work), else enqueues it."""
+        now = self._clock.now()
+        job = Job(
+            id=ids.new_id(),
+            domain=domain,
+            kind=kind,
+            status="queued",
+            done=0,
+            total=total,
+            payload=payload,
+            created_by=actor,
+            created_at=now,
+            updated_at=now,
+        )
+        self._jobs.create(job)
+        if not run_inline:
+            self._enqueue(job)
+            return job
+        while not job.finished:
+            moved = self._step(job)
+            if moved is None:  # someone else moved it on: read where it is
+                return self._jobs.get(domain, job.id) or job
+            job = moved
+        return job
+
+    def get(self, principal: Principal, job_id: str) -> Job:
+        job = self._jobs.get(principal.domain, job_id) if ids.is_id(job_id) else None
+        if job is None:
+            raise NotFound("There is no such job in this domain.", "job_not_found")
+        return job
+
+    def handle(self, message: dict[str, Any]) -> None:
+        """One delivery of a job message: runs the step it names, if the job is still there."""
+        job = self._jobs.get(str(message.get("domain")), str(message.get("job_id")))
+        if job is None or job.finished or job.checkpoint != message.get("checkpoint", ""):
+            return  # finished, or a duplicate of a step already taken
+        moved = self._step(job)
+        if moved is not None and not moved.finished:
+            self._enqueue(moved)
+
+    def _step(self, job: Job) -> Job | None:
+        step = self._steps[job.kind]
+        outcome = step(job)
+        status = "failed" if outcome.failed else "succeeded" if outcome.finished else "running"
+        moved = replace(
+            job,
+            status=status,
+            done=job.done + outcome.done,
+            checkpoint=outcome.checkpoint,
+            result={**job.result, **outcome.result},
+            updated_at=self._clock.now(),
+        )
+        try:
+            self._jobs.save_step(moved, started_from=job.checkpoint)
+        except ConditionFailed:
+            log.info("job step already taken by another delivery", extra={"fields": {"job_id": job.id}})
+            return None
+        return moved
+
+    def _enqueue(self, job: Job) -> None:
+        self._queue.send(
+            {"kind": job.kind, "domain": job.domain, "job_id": job.id, "checkpoint": job.checkpoint}
+        )
