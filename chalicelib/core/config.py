@@ -38,6 +38,7 @@ class Settings:
     log_level: str
     max_upload_bytes: int
     presign_seconds: int
+    inline_job_users: int
 
 
 def _env(name: str, default: str) -> str:
@@ -71,6 +72,7 @@ def get_settings() -> Settings:
         log_level=_env("OC_LOG_LEVEL", "INFO"),
         max_upload_bytes=int(_env("OC_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
         presign_seconds=int(_env("OC_PRESIGN_SECONDS", "900")),
+        inline_job_users=int(_env("OC_INLINE_JOB_USERS", "200")),
     )
 
 

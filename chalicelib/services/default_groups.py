@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
+from chalicelib.core.config import get_settings
 from chalicelib.core.cursors import decode_cursor, encode_cursor
 from chalicelib.core.errors import NotFound
 from chalicelib.domain.models import AuditEntry, Group, Principal
@@ -21,7 +22,6 @@ from chalicelib.services.jobs import JobService, StepOutcome
 from chalicelib.services.transaction import Transaction
 
 ADD_MEMBERS = "default_group.add_members"
-INLINE_LIMIT = 200  # users: above this, marking a group default runs as a queued job
 STEP_SIZE = 500  # roster entries a job step reads (a few seconds of work)
 
 
@@ -79,7 +79,7 @@ class DefaultGroupService:
             total=users,
             payload={"group_id": group.id},
             actor=principal.user.email,
-            run_inline=users <= INLINE_LIMIT,
+            run_inline=users <= get_settings().inline_job_users,
         )
         return changed, job
 

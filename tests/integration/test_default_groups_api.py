@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core import aws, ids
+from chalicelib.core.config import reset_settings
 from chalicelib.domain.models import Group, GroupRole, UserStatus
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.groups import GroupRepository
@@ -82,7 +83,8 @@ def test_marking_a_group_default_adds_active_and_invited_users_inline(api: Api) 
 def test_a_large_domain_runs_the_job_step_by_step_from_the_queue(
     api: Api, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(default_groups, "INLINE_LIMIT", 1)
+    monkeypatch.setenv("OC_INLINE_JOB_USERS", "1")
+    reset_settings()
     monkeypatch.setattr(default_groups, "STEP_SIZE", 2)
     token = api.admin_token("acme")
     for n in range(5):
