@@ -39,6 +39,7 @@ def list_domain_groups(principal: Principal) -> Response:
 @bp.route("/admin/groups/{group_id}/default", methods=["PUT"])
 @admin_only
 def set_default_group(principal: Principal, group_id: str) -> Response:
+    services().default_groups.get(principal, group_id)  # 404 before the body is read
     default = json_body().boolean("default")
     group, job = services().default_groups.set_default(principal, group_id, default)
     answer = {**admin_group_view(group), "job": job_view(job) if job else None}

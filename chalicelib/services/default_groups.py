@@ -52,10 +52,14 @@ class DefaultGroupService:
         groups, last = self._groups.list_groups(principal.domain, default_only, limit, start)
         return groups, encode_cursor(last)
 
-    def set_default(self, principal: Principal, group_id: str, default: bool) -> tuple[Group, Job | None]:
+    def get(self, principal: Principal, group_id: str) -> Group:
         group = self._groups.get(principal.domain, group_id) if ids.is_id(group_id) else None
         if group is None:
             raise NotFound("There is no such group in this domain.", "group_not_found")
+        return group
+
+    def set_default(self, principal: Principal, group_id: str, default: bool) -> tuple[Group, Job | None]:
+        group = self.get(principal, group_id)
         if group.is_default == default:
             return group, None
         changed = replace(group, is_default=default)
