@@ -11,20 +11,26 @@ from functools import lru_cache
 from chalicelib.core.clock import Clock, SystemClock
 from chalicelib.notifications.email import EmailSender
 from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.default_groups import DomainGroupRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.files import FileRepository, ObjectStore
 from chalicelib.repositories.groups import GroupRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import JobQueue, JobRepository
+from chalicelib.repositories.messages import MessageRepository
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.audit import AuditService
 from chalicelib.services.auth import AuthService
 from chalicelib.services.default_groups import DefaultGroupService
+from chalicelib.services.files import FileService
+from chalicelib.services.groups import GroupService
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.memberships import DefaultGroupJoiner
+from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
 from chalicelib.services.users import UserService
@@ -39,6 +45,9 @@ class Services:
     invitations: InvitationService
     jobs: JobService
     default_groups: DefaultGroupService
+    groups: GroupService
+    messages: MessageService
+    files: FileService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -55,6 +64,8 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     invites = InviteRepository(table)
     joiner = DefaultGroupJoiner(table, groups)
     jobs = JobService(JobRepository(table), JobQueue(), clock)
+    file_repository = FileRepository(table)
+    file_service = FileService(file_repository, ObjectStore(), groups, clock)
     return Services(
         platform=PlatformService(
             table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
@@ -69,6 +80,18 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         ),
         jobs=jobs,
         default_groups=DefaultGroupService(table, DomainGroupRepository(table), domains, audit, jobs, clock),
+        groups=GroupService(table, groups, users, audit, clock),
+        messages=MessageService(
+            table,
+            groups,
+            users,
+            MessageRepository(table),
+            ChatRepository(table),
+            file_repository,
+            file_service,
+            clock,
+        ),
+        files=file_service,
     )
 
 

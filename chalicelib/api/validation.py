@@ -123,6 +123,19 @@ class Body:
                 self._name(field), f"must be one of {allowed}, not {value!r}", "invalid_enum"
             ) from None
 
+    def string_list(self, field: str, *, max_items: int, max_length: int = 100) -> list[str]:
+        """A list of non-empty strings (ids); absent or null is an empty list."""
+        value = self._get(field, False)
+        if value is _MISSING:
+            return []
+        if not isinstance(value, list):
+            raise InvalidField(self._name(field), f"must be a list of strings, not {_json_type(value)}")
+        if len(value) > max_items:
+            raise InvalidField(self._name(field), f"must hold at most {max_items} items", "too_many_items")
+        if not all(isinstance(v, str) and 0 < len(v) <= max_length for v in value):
+            raise InvalidField(self._name(field), f"must hold strings of 1 to {max_length} characters")
+        return value
+
     def object(self, field: str) -> Body:
         value = self._get(field, True)
         if not isinstance(value, dict):

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core.clock import iso
-from chalicelib.domain.models import AuditEntry, Domain, Group, User
+from chalicelib.domain.models import AuditEntry, Domain, File, Group, Membership, Message, User
 from chalicelib.repositories.jobs import Job
 from chalicelib.services.auth import LoginResult
+from chalicelib.services.files import DownloadTicket, UploadTicket
+from chalicelib.services.messages import Messages
 
 
 def user_view(user: User) -> dict[str, Any]:
@@ -90,3 +92,61 @@ def job_view(job: Job) -> dict[str, Any]:
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
+
+
+# --- groups, messages, chats, files (issue 4) ---------------------------------------------
+
+
+def group_view(group: Group, membership: Membership | None) -> dict[str, Any]:
+    """A group as a member (or a domain admin) sees it; `my_role` is null for a domain admin
+    who is not a member."""
+    return {**admin_group_view(group), "my_role": membership.role.value if membership else None}
+
+
+def member_view(membership: Membership, user: User) -> dict[str, Any]:
+    return {
+        "group_id": membership.group_id,
+        "user": {"id": user.id, "name": user.name, "email": user.email},
+        "role": membership.role.value,
+        "joined_at": iso(membership.joined_at),
+    }
+
+
+def file_view(file: File) -> dict[str, Any]:
+    return {"id": file.id, "filename": file.filename, "content_type": file.content_type, "size": file.size}
+
+
+def message_view(message: Message, authors: dict[str, User], files: dict[str, File]) -> dict[str, Any]:
+    author = authors.get(message.author_id)
+    return {
+        "id": message.id,
+        "author": {"id": message.author_id, "name": author.name if author else None},
+        "text": message.text,
+        "files": [file_view(files[f]) for f in message.file_ids if f in files],
+        "created_at": iso(message.created_at),
+    }
+
+
+def messages_page(messages: Messages) -> dict[str, Any]:
+    items = [message_view(m, messages.authors, messages.files) for m in messages.items]
+    return page(items, messages.next_cursor)
+
+
+def posted_message_view(messages: Messages) -> dict[str, Any]:
+    (message,) = messages.items
+    return message_view(message, messages.authors, messages.files)
+
+
+def upload_view(ticket: UploadTicket) -> dict[str, Any]:
+    return {
+        "file_id": ticket.file.id,
+        "upload_url": ticket.url,
+        "method": "PUT",
+        "headers": ticket.headers,
+        "expires_at": iso(ticket.expires_at),
+        "file": file_view(ticket.file),
+    }
+
+
+def download_view(ticket: DownloadTicket) -> dict[str, Any]:
+    return {"download_url": ticket.url, "expires_at": iso(ticket.expires_at), "file": file_view(ticket.file)}

@@ -44,6 +44,10 @@ def _create(service: str) -> Any:
         read_timeout=10,
         max_pool_connections=32,
     )
+    if service == "s3":
+        # SigV4 for presigned URLs too (botocore still presigns SigV2 in us-east-1, which cannot
+        # sign Content-Length): a presigned PUT then binds the declared size and content type.
+        config = config.merge(Config(signature_version="s3v4"))
     return boto3.session.Session().client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,

@@ -153,3 +153,64 @@ class AuditEntry:
     target: str
     details: dict[str, Any] = field(default_factory=dict)
     id: str = ""
+
+
+# --- groups, messages, chats, files (issue 4) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A user's place in a group: `admin` (a group admin) or `member`."""
+
+    group_id: str
+    user_id: str
+    role: GroupRole
+    joined_at: datetime
+
+
+class ConversationKind(StrEnum):
+    GROUP = "group"
+    CHAT = "chat"
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """Where messages are posted: a group, or the private chat of two users of a domain."""
+
+    domain: str
+    kind: ConversationKind
+    group_id: str | None = None
+    user_ids: tuple[str, str] | None = None  # a chat's two users, sorted
+
+    @staticmethod
+    def of_group(domain: str, group_id: str) -> Conversation:
+        return Conversation(domain, ConversationKind.GROUP, group_id=group_id)
+
+    @staticmethod
+    def of_chat(domain: str, user_a: str, user_b: str) -> Conversation:
+        first, second = sorted((user_a, user_b))
+        return Conversation(domain, ConversationKind.CHAT, user_ids=(first, second))
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation: Conversation
+    author_id: str
+    text: str
+    file_ids: tuple[str, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class File:
+    """An uploaded file: its metadata here, its bytes in S3 under `s3_key`."""
+
+    id: str
+    domain: str
+    owner_id: str
+    filename: str
+    content_type: str
+    size: int
+    s3_key: str
+    created_at: datetime

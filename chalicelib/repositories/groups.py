@@ -11,9 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.core.clock import iso_ms
-from chalicelib.domain.models import Group, GroupRole
+from chalicelib.domain.models import Group, GroupRole, Membership
 from chalicelib.repositories import keys
-from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
+from chalicelib.repositories.dynamo import ITEM_EXISTS, ITEM_IS_NEW, Condition, Item, Table, key
 from chalicelib.repositories.timestamps import parse_ms
 
 
@@ -42,6 +42,76 @@ class GroupRepository:
         """Ids of the groups a user is a member of (one Query of GSI1, no group reads)."""
         items = self._table.query_all(keys.user_memberships_gsi1pk(domain, user_id), index="gsi1")
         return {i["group_id"] for i in items}
+
+    # --- members and group content (issue 4: groups, messages, chats, files) ---------------
+
+    def get_with_membership(
+        self, domain: str, group_id: str, user_id: str
+    ) -> tuple[Group | None, Membership | None]:
+        """The group and the user's membership of it, in one BatchGetItem."""
+        pk = keys.group_pk(domain, group_id)
+        group_item, member_item = self._table.get_each((pk, keys.META), (pk, keys.member_sk(user_id)))
+        return (
+            self.from_item(group_item) if group_item else None,
+            self.membership_from_item(member_item) if member_item else None,
+        )
+
+    def get_membership(self, domain: str, group_id: str, user_id: str) -> Membership | None:
+        item = self._table.get(keys.group_pk(domain, group_id), keys.member_sk(user_id))
+        return self.membership_from_item(item) if item else None
+
+    def page_of_user(
+        self, domain: str, user_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[tuple[Group, Membership]], dict[str, Any] | None]:
+        """A page of the user's groups (GSI1, by group id, so oldest group first) with the
+        user's membership of each: one Query and one BatchGetItem."""
+        page = self._table.query(
+            keys.user_memberships_gsi1pk(domain, user_id), index="gsi1", limit=limit, start_key=start_key
+        )
+        memberships = [self.membership_from_item(i) for i in page.items]
+        group_keys = [(keys.group_pk(domain, m.group_id), keys.META) for m in memberships]
+        found = self._table.batch_get(group_keys)
+        pairs = zip(group_keys, memberships, strict=True)
+        return [(self.from_item(found[k]), m) for k, m in pairs if k in found], page.last_key
+
+    def member_of(self, domain: str, user_id: str, group_ids: list[str]) -> set[str]:
+        """Which of these groups the user is a member of (one BatchGetItem per 100 groups)."""
+        wanted = {gid: (keys.group_pk(domain, gid), keys.member_sk(user_id)) for gid in group_ids}
+        found = self._table.batch_get(list(wanted.values()))
+        return {gid for gid, k in wanted.items() if k in found}
+
+    def put_membership_op(self, group: Group, membership: Membership) -> dict[str, Any]:
+        """Adds the member, or changes the role of one (the membership item is overwritten)."""
+        item = self.membership_item(group, membership.user_id, membership.role, membership.joined_at)
+        return self._table.put_op(item)
+
+    def remove_membership_op(self, domain: str, group_id: str, user_id: str) -> dict[str, Any]:
+        """Deletes a membership that must still exist."""
+        return self._table.delete_op(keys.group_pk(domain, group_id), keys.member_sk(user_id), ITEM_EXISTS)
+
+    def is_member_check_op(self, domain: str, group_id: str, user_id: str) -> dict[str, Any]:
+        """A transaction's check that the user is (still) a member of the group."""
+        return self._check_op(keys.group_pk(domain, group_id), keys.member_sk(user_id), ITEM_EXISTS)
+
+    def exists_and_not_default_check_op(self, domain: str, group_id: str) -> dict[str, Any]:
+        """A transaction's check that the group exists and is not (now) a default group."""
+        condition = Condition("attribute_exists(pk) AND is_default = :false", {":false": False})
+        return self._check_op(keys.group_pk(domain, group_id), keys.META, condition)
+
+    def exists_check_op(self, domain: str, group_id: str) -> dict[str, Any]:
+        return self._check_op(keys.group_pk(domain, group_id), keys.META, ITEM_EXISTS)
+
+    def _check_op(self, pk: str, sk: str, condition: Condition) -> dict[str, Any]:
+        return {"ConditionCheck": {"TableName": self._table.name, "Key": key(pk, sk), **condition.params()}}
+
+    @staticmethod
+    def membership_from_item(item: Item) -> Membership:
+        return Membership(
+            group_id=item["group_id"],
+            user_id=item["user_id"],
+            role=GroupRole(item.get("role", GroupRole.MEMBER.value)),
+            joined_at=parse_ms(item["joined_at"]),
+        )
 
     def list_default(self, domain: str) -> list[Group]:
         """The domain's default groups (sparse GSI3), sorted by name."""

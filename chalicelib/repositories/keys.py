@@ -102,3 +102,53 @@ def job_pk(domain: str, job_id: str) -> str:
 
 
 # --- groups, messages, chats, files (issue 4) ---------------------------------------------
+CHAT_PREFIX = "CHAT#"
+ATTACHMENT_PREFIX = "IN#"
+
+
+def group_messages_pk(domain: str, group_id: str) -> str:
+    """A group's messages, sorted by message id (time-sortable)."""
+    return f"{group_pk(domain, group_id)}#MSGS"
+
+
+def chat_pk(domain: str, user_a: str, user_b: str) -> str:
+    """A private chat is named by its two users' ids, sorted: the same chat from either side."""
+    first, second = sorted((user_a, user_b))
+    return f"D#{domain}#C#{first}#{second}"
+
+
+def chat_messages_pk(domain: str, user_a: str, user_b: str) -> str:
+    return f"{chat_pk(domain, user_a, user_b)}#MSGS"
+
+
+def chat_of_user_sk(other_user_id: str) -> str:
+    """In the user's own partition: one item per private chat the user has (a later deletion
+    finds them with begins_with CHAT#)."""
+    return f"{CHAT_PREFIX}{other_user_id}"
+
+
+def group_container(group_id: str) -> str:
+    return f"G#{group_id}"
+
+
+def chat_container(user_a: str, user_b: str) -> str:
+    first, second = sorted((user_a, user_b))
+    return f"C#{first}#{second}"
+
+
+def file_pk(domain: str, file_id: str) -> str:
+    return f"D#{domain}#F#{file_id}"
+
+
+def attachment_sk(container: str, message_id: str) -> str:
+    """In the file's partition: one item per message that carries the file."""
+    return f"{ATTACHMENT_PREFIX}{container}#{message_id}"
+
+
+# GSI1 on messages and files: what a user posted and uploaded (a user's deletion reads these)
+def user_messages_gsi1pk(domain: str, user_id: str) -> str:
+    return f"D#{domain}#U#{user_id}#MESSAGES"
+
+
+def user_files_gsi1pk(domain: str, user_id: str) -> str:
+    return f"D#{domain}#U#{user_id}#FILES"

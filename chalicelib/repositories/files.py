@@ -1,0 +1,182 @@
+"""Files: metadata in the table, bytes in S3.
+
+- `D#<domain>#F#<file>` / `META`: the file (owner, name, type, declared size, S3 key), with GSI1
+  keys `D#<domain>#U#<owner>#FILES` / `<file>` (the files a user uploaded);
+- `D#<domain>#F#<file>` / `IN#<container>#<message>`: one per message carrying the file, written
+  in the message's own transaction. "Who may download this file" is one Query of the file's
+  partition: its owner, and whoever can see one of those conversations.
+
+The bytes live at `files/<domain>/<file id>/<safe filename>` in the bucket: scoped by domain (a
+domain's purge deletes one prefix) and by file id (no two uploads share a key)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from chalicelib.core import aws
+from chalicelib.core.clock import iso_ms
+from chalicelib.core.config import get_settings
+from chalicelib.domain.models import Conversation, ConversationKind, File, Message
+from chalicelib.repositories import keys
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
+from chalicelib.repositories.messages import container
+from chalicelib.repositories.timestamps import parse_ms
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+FILES_PREFIX = "files/"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+MAX_KEY_NAME = 100
+
+
+def safe_filename(filename: str) -> str:
+    """The file's name as it appears in its S3 key: ASCII letters, digits, `.`, `_` and `-`
+    only (accents dropped, anything else a `_`), at most 100 characters, never empty nor a dot
+    path."""
+    ascii_name = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    name = _UNSAFE.sub("_", ascii_name).strip("._")
+    if len(name) > MAX_KEY_NAME:
+        _, dot, extension = name.rpartition(".")
+        keep = extension if dot and len(extension) <= 10 else ""
+        name = name[: MAX_KEY_NAME - len(keep) - 1].rstrip("._") + ("." + keep if keep else "")
+    return name or "file"
+
+
+def object_key(domain: str, file_id: str, filename: str) -> str:
+    return f"{FILES_PREFIX}{domain}/{file_id}/{safe_filename(filename)}"
+
+
+class FileRepository:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def create(self, file: File) -> None:
+        self._table.put(self.to_item(file), ITEM_IS_NEW)
+
+    def get_many(self, domain: str, file_ids: list[str]) -> dict[str, File]:
+        """The files of these ids that exist in the domain (one BatchGetItem per 100)."""
+        found = self._table.batch_get([(keys.file_pk(domain, fid), keys.META) for fid in file_ids])
+        files = (self.from_item(item) for item in found.values())
+        return {f.id: f for f in files}
+
+    def get_with_conversations(self, domain: str, file_id: str) -> tuple[File | None, list[Conversation]]:
+        """The file and the conversations of the messages that carry it: one Query."""
+        file: File | None = None
+        conversations: dict[tuple[Any, ...], Conversation] = {}
+        for item in self._table.query_all(keys.file_pk(domain, file_id)):
+            if item["sk"] == keys.META:
+                file = self.from_item(item)
+            elif item["sk"].startswith(keys.ATTACHMENT_PREFIX):
+                conversation = self.conversation_from_attachment(domain, item)
+                conversations[(conversation.kind, conversation.group_id, conversation.user_ids)] = (
+                    conversation
+                )
+        return file, list(conversations.values())
+
+    def attachment_ops(self, message: Message) -> list[dict[str, Any]]:
+        """One Put per file the message carries, for the message's transaction."""
+        conversation = message.conversation
+        return [
+            self._table.put_op(
+                {
+                    "pk": keys.file_pk(conversation.domain, file_id),
+                    "sk": keys.attachment_sk(container(conversation), message.id),
+                    "type": "attachment",
+                    "file_id": file_id,
+                    "message_id": message.id,
+                    "kind": conversation.kind.value,
+                    "group_id": conversation.group_id,
+                    "user_ids": list(conversation.user_ids) if conversation.user_ids else None,
+                    "created_at": iso_ms(message.created_at),
+                }
+            )
+            for file_id in message.file_ids
+        ]
+
+    @staticmethod
+    def conversation_from_attachment(domain: str, item: Item) -> Conversation:
+        if item["kind"] == ConversationKind.GROUP.value:
+            return Conversation.of_group(domain, item["group_id"])
+        first, second = item["user_ids"]
+        return Conversation.of_chat(domain, first, second)
+
+    @staticmethod
+    def to_item(file: File) -> Item:
+        return {
+            "pk": keys.file_pk(file.domain, file.id),
+            "sk": keys.META,
+            "type": "file",
+            "id": file.id,
+            "domain": file.domain,
+            "owner_id": file.owner_id,
+            "filename": file.filename,
+            "content_type": file.content_type,
+            "size": file.size,
+            "s3_key": file.s3_key,
+            "created_at": iso_ms(file.created_at),
+            "gsi1pk": keys.user_files_gsi1pk(file.domain, file.owner_id),
+            "gsi1sk": file.id,
+        }
+
+    @staticmethod
+    def from_item(item: Item) -> File:
+        return File(
+            id=item["id"],
+            domain=item["domain"],
+            owner_id=item["owner_id"],
+            filename=item["filename"],
+            content_type=item["content_type"],
+            size=int(item["size"]),
+            s3_key=item["s3_key"],
+            created_at=parse_ms(item["created_at"]),
+        )
+
+
+class ObjectStore:
+    """The files bucket. URLs are signed with SigV4 (core/aws.py configures the S3 client so): a
+    presigned PUT signs `content-length` and `content-type`, so S3 refuses an upload of another
+    size or type."""
+
+    def __init__(
+        self,
+        client_factory: Callable[[], S3Client] = aws.s3,
+        bucket_factory: Callable[[], str] = lambda: get_settings().bucket,
+    ) -> None:
+        self._client_factory = client_factory
+        self._bucket_factory = bucket_factory
+
+    def _client(self) -> S3Client:
+        return self._client_factory()
+
+    def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> str:
+        params = {
+            "Bucket": self._bucket_factory(),
+            "Key": key,
+            "ContentType": content_type,
+            "ContentLength": size,
+        }
+        return self._client().generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+
+    def presign_get(self, key: str, filename: str, expires_in: int) -> str:
+        """A download that saves the file under its own name (never rendered inline by the
+        browser from our bucket's origin)."""
+        disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
+        params = {"Bucket": self._bucket_factory(), "Key": key, "ResponseContentDisposition": disposition}
+        return self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    def stored_size(self, key: str) -> int | None:
+        """The size of the object at `key`, or None when nothing was uploaded there (HeadObject)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._client().head_object(Bucket=self._bucket_factory(), Key=key)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        return int(answer["ContentLength"])

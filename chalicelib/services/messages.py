@@ -1,0 +1,168 @@
+"""§5 Messages: posting to and reading a group (its members only — a domain admin included: an
+admin manages any group but reads its messages only as a member) and a private chat between the
+caller and another user of the domain.
+
+A message is written in one transaction with what must hold or change with it: the poster's
+membership (still a member), one attachment item per file it carries (so the file's readers can
+be found from the file), and, for a chat, both users' "chat of a user" items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from chalicelib.core import ids
+from chalicelib.core.clock import Clock
+from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.errors import BadRequest, Conflict, InvalidField, NotFound
+from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus
+from chalicelib.repositories.chats import ChatRepository
+from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.files import FileRepository
+from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.messages import MessageRepository, messages_pk
+from chalicelib.repositories.users import UserRepository
+from chalicelib.services.files import FileService, check_file_ids
+from chalicelib.services.groups import group_not_found
+from chalicelib.services.transaction import Transaction
+
+MAX_TEXT = 40_000
+
+
+def check_text(text: str, has_files: bool) -> str:
+    """1 to 40 000 characters; a message that carries files may have no text."""
+    if len(text) > MAX_TEXT:
+        raise InvalidField("text", f"must be at most {MAX_TEXT} characters", "text_too_long")
+    if not text and not has_files:
+        raise InvalidField("text", "is required (only a message with files may have none)", "missing_field")
+    return text
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    text: str
+    file_ids: list[str]
+
+
+@dataclass(frozen=True)
+class Messages:
+    """Messages with what their answer shows: the authors (by id; a deleted author is absent)
+    and the files they carry (by id)."""
+
+    items: list[Message]
+    authors: dict[str, User]
+    files: dict[str, File]
+    next_cursor: str | None = None
+
+
+class MessageService:
+    def __init__(
+        self,
+        table: Table,
+        groups: GroupRepository,
+        users: UserRepository,
+        messages: MessageRepository,
+        chats: ChatRepository,
+        files: FileRepository,
+        file_service: FileService,
+        clock: Clock,
+    ) -> None:
+        self._table = table
+        self._groups = groups
+        self._users = users
+        self._messages = messages
+        self._chats = chats
+        self._files = files
+        self._file_service = file_service
+        self._clock = clock
+
+    # --- groups ------------------------------------------------------------------------------
+
+    def post_to_group(self, principal: Principal, group_id: str, read: Callable[[], NewMessage]) -> Messages:
+        self._require_member(principal, group_id)
+        conversation = Conversation.of_group(principal.domain, group_id)
+        message, files = self._compose(principal, conversation, read())
+        tx = Transaction(self._table)
+        tx.add(
+            self._groups.is_member_check_op(principal.domain, group_id, principal.user.id),
+            on_condition_failed=group_not_found(),
+        )
+        self._commit(tx, message)
+        return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
+
+    def list_group(self, principal: Principal, group_id: str, limit: int, cursor: str | None) -> Messages:
+        self._require_member(principal, group_id)
+        return self._page(Conversation.of_group(principal.domain, group_id), limit, cursor)
+
+    def _require_member(self, principal: Principal, group_id: str) -> None:
+        if (
+            not ids.is_id(group_id)
+            or self._groups.get_membership(principal.domain, group_id, principal.user.id) is None
+        ):
+            raise group_not_found()
+
+    # --- private chats -----------------------------------------------------------------------
+
+    def post_to_chat(self, principal: Principal, user_id: str, read: Callable[[], NewMessage]) -> Messages:
+        other = self._chat_partner(principal, user_id)
+        new = read()
+        if other.status is UserStatus.DEACTIVATED:
+            raise Conflict(
+                "This user is deactivated; the chat can be read but not written to.", "user_deactivated"
+            )
+        conversation = Conversation.of_chat(principal.domain, principal.user.id, other.id)
+        message, files = self._compose(principal, conversation, new)
+        tx = Transaction(self._table)
+        tx.add(*self._chats.touch_ops(principal.domain, principal.user.id, other.id, message.created_at))
+        self._commit(tx, message)
+        return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
+
+    def list_chat(self, principal: Principal, user_id: str, limit: int, cursor: str | None) -> Messages:
+        other = self._chat_partner(principal, user_id)
+        return self._page(Conversation.of_chat(principal.domain, principal.user.id, other.id), limit, cursor)
+
+    def _chat_partner(self, principal: Principal, user_id: str) -> User:
+        if user_id == principal.user.id:
+            raise BadRequest(
+                "A private chat is with another user, not with yourself.", "cannot_chat_with_yourself"
+            )
+        other = self._users.get(principal.domain, user_id) if ids.is_id(user_id) else None
+        if other is None:
+            raise NotFound("There is no such user in this domain.", "user_not_found")
+        return other
+
+    # --- shared ------------------------------------------------------------------------------
+
+    def _compose(
+        self, principal: Principal, conversation: Conversation, new: NewMessage
+    ) -> tuple[Message, list[File]]:
+        file_ids = check_file_ids(new.file_ids)
+        text = check_text(new.text, bool(file_ids))
+        files = self._file_service.attachable(principal, file_ids)
+        now = self._clock.now()
+        message = Message(
+            id=ids.new_id(int(now.timestamp() * 1000)),
+            conversation=conversation,
+            author_id=principal.user.id,
+            text=text,
+            file_ids=tuple(f.id for f in files),
+            created_at=now,
+        )
+        return message, files
+
+    def _commit(self, tx: Transaction, message: Message) -> None:
+        tx.add(self._messages.create_op(message))
+        tx.add(*self._files.attachment_ops(message))
+        tx.commit()
+
+    def _page(self, conversation: Conversation, limit: int, cursor: str | None) -> Messages:
+        start = decode_cursor(cursor, "pk", messages_pk(conversation))
+        items, last = self._messages.page(conversation, limit, start)
+        author_ids = list(dict.fromkeys(m.author_id for m in items))
+        authors = (
+            {u.id: u for u in self._users.get_many(conversation.domain, author_ids)} if author_ids else {}
+        )
+        file_ids = list(dict.fromkeys(f for m in items for f in m.file_ids))
+        files = self._files.get_many(conversation.domain, file_ids) if file_ids else {}
+        return Messages(items, authors, files, encode_cursor(last))
