@@ -24,6 +24,7 @@ from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.audit import AuditService
 from chalicelib.services.auth import AuthService
+from chalicelib.services.bulk_users import BulkUserService
 from chalicelib.services.default_groups import DefaultGroupService
 from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
@@ -33,6 +34,7 @@ from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
+from chalicelib.services.user_deletion import UserDeletionService
 from chalicelib.services.users import UserService
 
 
@@ -48,6 +50,8 @@ class Services:
     groups: GroupService
     messages: MessageService
     files: FileService
+    deletion: UserDeletionService
+    bulk: BulkUserService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -66,15 +70,19 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     jobs = JobService(JobRepository(table), JobQueue(), clock)
     file_repository = FileRepository(table)
     file_service = FileService(file_repository, ObjectStore(), groups, clock)
+    user_service = UserService(
+        table, users, index, domains, invites, sessions, audit, joiner, EmailSender(), clock
+    )
+    deletion = UserDeletionService(
+        table, user_service, users, index, domains, invites, sessions, logins, audit, jobs, clock
+    )
     return Services(
         platform=PlatformService(
             table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
         ),
         auth=AuthService(table, logins, sessions, users, hasher, clock),
         audit=AuditService(audit),
-        users=UserService(
-            table, users, index, domains, invites, sessions, audit, joiner, EmailSender(), clock
-        ),
+        users=user_service,
         invitations=InvitationService(
             table, invites, users, index, domains, sessions, audit, joiner, hasher, clock
         ),
@@ -92,6 +100,8 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
             clock,
         ),
         files=file_service,
+        deletion=deletion,
+        bulk=BulkUserService(user_service, deletion, users, jobs),
     )
 
 

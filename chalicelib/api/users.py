@@ -9,11 +9,12 @@ from chalice.app import Blueprint, Response
 from chalicelib.api.http import admin_only, json_body, json_response, query
 from chalicelib.api.pages import accept_invite_page
 from chalicelib.api.validation import Body
-from chalicelib.api.views import login_view, page, user_view
+from chalicelib.api.views import job_view, login_view, page, user_view
 from chalicelib.bootstrap import services
 from chalicelib.core.clock import iso
 from chalicelib.domain import rules
 from chalicelib.domain.models import ClientKind, Principal, Role, UserStatus
+from chalicelib.services.bulk_users import MAX_USERS, BulkAction
 from chalicelib.services.invitations import Acceptance
 from chalicelib.services.users import InvitationSent, NewUser, UserChanges
 
@@ -87,6 +88,29 @@ def _optional_text(body: Body, field: str, max_length: int) -> str | None:
     if not body.has(field):
         return None
     return body.string(field, required=False, max_length=max_length, allow_empty=True) or ""
+
+
+@bp.route("/admin/users/{user_id}", methods=["DELETE"])
+@admin_only
+def delete_user(principal: Principal, user_id: str) -> Response:
+    job = services().deletion.request(principal, user_id)
+    return json_response({"job_id": job.id, "job": job_view(job)}, 202)
+
+
+@bp.route("/admin/users/{user_id}/deletion-preview", methods=["GET"])
+@admin_only
+def deletion_preview(principal: Principal, user_id: str) -> Response:
+    return json_response(vars(services().deletion.preview(principal, user_id)))
+
+
+@bp.route("/admin/users/bulk", methods=["POST"])
+@admin_only
+def bulk_users(principal: Principal) -> Response:
+    body = json_body()
+    action = body.choice("action", BulkAction)
+    user_ids = body.string_list("user_ids", max_items=MAX_USERS, max_length=64)
+    job = services().bulk.start(principal, action, user_ids)
+    return json_response({"job_id": job.id, "job": job_view(job)}, 202)
 
 
 @bp.route("/admin/users/{user_id}/invite", methods=["POST"])

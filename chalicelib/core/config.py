@@ -39,6 +39,7 @@ class Settings:
     max_upload_bytes: int
     presign_seconds: int
     inline_job_users: int
+    delete_step_items: int
 
 
 def _env(name: str, default: str) -> str:
@@ -73,6 +74,7 @@ def get_settings() -> Settings:
         max_upload_bytes=int(_env("OC_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
         presign_seconds=int(_env("OC_PRESIGN_SECONDS", "900")),
         inline_job_users=int(_env("OC_INLINE_JOB_USERS", "200")),
+        delete_step_items=int(_env("OC_DELETE_STEP_ITEMS", "20000")),
     )
 
 

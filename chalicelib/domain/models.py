@@ -85,6 +85,7 @@ class User:
     auth_provider: AuthProvider = AuthProvider.PASSWORD
     two_factor_method: str | None = None
     two_factor_enrolled: bool = False
+    deletion_requested: bool = False  # being erased by a job: gone for every route
 
     @property
     def name(self) -> str:
@@ -129,7 +130,7 @@ class Principal:
 
     domain: str
     user: User
-    session: Session
+    session: Session | None  # None when a job acts for the admin who started it
 
     @property
     def role(self) -> Role:

@@ -185,6 +185,30 @@ class Table:
         answer = self.client.query(**params)
         return Page([from_raw(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey"))
 
+    def count(self, pk: str, *, index: str | None = None, sk_prefix: str | None = None) -> int:
+        """How many items a key condition selects (Select=COUNT, every page)."""
+        pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
+        params: dict[str, Any] = {
+            "TableName": self.name,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": pk_name},
+            "ExpressionAttributeValues": {":pk": {"S": pk}},
+            "Select": "COUNT",
+        }
+        if sk_prefix is not None:
+            params["KeyConditionExpression"] += " AND begins_with(#sk, :sk)"
+            params["ExpressionAttributeNames"]["#sk"] = sk_name
+            params["ExpressionAttributeValues"][":sk"] = {"S": sk_prefix}
+        if index is not None:
+            params["IndexName"] = index
+        total = 0
+        while True:
+            answer = self.client.query(**params)
+            total += int(answer.get("Count", 0))
+            if not answer.get("LastEvaluatedKey"):
+                return total
+            params["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def query_all(self, pk: str, **kwargs: Any) -> Iterator[Item]:
         start_key = None
         while True:

@@ -51,6 +51,12 @@ class UserRepository:
         found = self._table.batch_get(wanted)
         return [self.from_item(found[k]) for k in wanted if k in found]
 
+    def delete_email_op(self, user: User) -> dict[str, Any]:
+        """Frees the email (login finds no account); only if it is still this user's."""
+        return self._table.delete_op(
+            *self.email_key(user.domain, user.email), Condition("user_id = :id", {":id": user.id})
+        )
+
     def get_credentials(self, domain: str, email: str) -> Credentials | None:
         item = self._table.get(*self.email_key(domain, email))
         return self.credentials_from_item(item) if item else None
@@ -94,6 +100,7 @@ class UserRepository:
             "auth_provider": user.auth_provider.value,
             "two_factor_method": user.two_factor_method,
             "two_factor_enrolled": user.two_factor_enrolled,
+            "deletion_requested": user.deletion_requested or None,
             "created_at": iso_ms(user.created_at),
         }
 
@@ -113,6 +120,7 @@ class UserRepository:
             auth_provider=AuthProvider(item.get("auth_provider", "password")),
             two_factor_method=item.get("two_factor_method"),
             two_factor_enrolled=bool(item.get("two_factor_enrolled", False)),
+            deletion_requested=bool(item.get("deletion_requested", False)),
             created_at=parse_ms(item["created_at"]),
         )
 

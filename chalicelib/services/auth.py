@@ -116,7 +116,8 @@ class AuthService:
         return Principal(domain=domain.name, user=user, session=session)
 
     def logout(self, principal: Principal) -> None:
-        self._sessions.delete(principal.domain, principal.user.id, principal.session.token_hash)
+        if principal.session is not None:
+            self._sessions.delete(principal.domain, principal.user.id, principal.session.token_hash)
 
 
 def new_session(domain: str, user_id: str, client: ClientKind, now: datetime) -> tuple[str, Session]:

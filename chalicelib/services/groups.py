@@ -208,7 +208,7 @@ class GroupService:
     def _target(self, principal: Principal, group: Group, user_id: str) -> tuple[User, Membership | None]:
         """The user a change is about (404 if not a user of this domain) and their membership."""
         user = self._users.get(principal.domain, user_id) if ids.is_id(user_id) else None
-        if user is None:
+        if user is None or user.deletion_requested:
             raise NotFound("There is no such user in this domain.", "user_not_found")
         return user, self._groups.get_membership(principal.domain, group.id, user.id)
 

@@ -128,7 +128,7 @@ class MessageService:
                 "A private chat is with another user, not with yourself.", "cannot_chat_with_yourself"
             )
         other = self._users.get(principal.domain, user_id) if ids.is_id(user_id) else None
-        if other is None:
+        if other is None or other.deletion_requested:
             raise NotFound("There is no such user in this domain.", "user_not_found")
         return other
 

@@ -99,7 +99,7 @@ class UserService:
 
     def get(self, principal: Principal, user_id: str) -> User:
         user = self._users.get(principal.domain, user_id) if ids.is_id(user_id) else None
-        if user is None:
+        if user is None or user.deletion_requested:
             raise NotFound("There is no such user in this domain.", "user_not_found")
         return user
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import time
 
+import boto3
 import requests
 
 from tests.e2e.conftest import DEMO_PASSWORD, Runner, emails_sent
@@ -96,3 +97,75 @@ def test_marking_a_default_group_runs_as_a_job_through_the_pump(runner: Runner) 
             return
         time.sleep(0.3)
     raise AssertionError(f"the job did not finish: {job}")
+
+
+def _invite_and_accept(runner: Runner, admin: dict[str, str], email: str) -> tuple[str, dict[str, str]]:
+    created = requests.post(
+        f"{runner.url}/admin/users",
+        headers=admin,
+        timeout=10,
+        json={"email": email, "first_name": "Del", "last_name": "Eted", "send_invite": True},
+    ).json()
+    mail = [m for m in emails_sent(runner) if email in str(m)][-1]
+    token = re.search(r"accept-invite\?token=(\S+)", str(mail["body"]))
+    assert token, mail
+    accepted = requests.post(
+        f"{runner.url}/auth/accept-invite",
+        timeout=10,
+        json={"token": token.group(1), "password": "a passphrase to lose"},
+    ).json()
+    return created["id"], {"Authorization": f"Bearer {accepted['token']}"}
+
+
+def test_delete_a_user_and_their_content_goes_everywhere(runner: Runner) -> None:
+    admin = _admin(runner)
+    user_id, user = _invite_and_accept(runner, admin, "e2e.deleted@demo.local")
+    group = requests.post(f"{runner.url}/groups", headers=user, timeout=10, json={"name": "Soon gone"}).json()
+    upload = requests.post(
+        f"{runner.url}/files",
+        headers=user,
+        timeout=10,
+        json={"filename": "gone.txt", "content_type": "text/plain", "size": 5},
+    ).json()
+    assert (
+        requests.put(
+            upload["upload_url"], data=b"bytes", headers={"Content-Type": "text/plain"}, timeout=10
+        ).status_code
+        == 200
+    )
+    requests.post(
+        f"{runner.url}/groups/{group['id']}/messages",
+        headers=user,
+        timeout=10,
+        json={"text": "a file", "file_ids": [upload["file_id"]]},
+    ).raise_for_status()
+    assert group["id"] in str(requests.get(f"{runner.url}/admin/groups", headers=admin, timeout=10).json())
+    s3 = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    ).client("s3", endpoint_url=f"http://127.0.0.1:{runner.aws_port}")
+
+    def stored_keys() -> str:
+        return str(s3.list_objects_v2(Bucket="office-chat-files", Prefix="files/demo/").get("Contents", []))
+
+    assert upload["file_id"] in stored_keys()
+
+    preview = requests.get(
+        f"{runner.url}/admin/users/{user_id}/deletion-preview", headers=admin, timeout=10
+    ).json()
+    assert preview["groups_created"] == 1 and preview["group_files"] == 1
+    started = requests.delete(f"{runner.url}/admin/users/{user_id}", headers=admin, timeout=10)
+    assert started.status_code == 202, started.text
+    assert requests.get(f"{runner.url}/me", headers=user, timeout=10).status_code == 401
+    job_url = f"{runner.url}/admin/jobs/{started.json()['job_id']}"
+    deadline = time.monotonic() + 30
+    while requests.get(job_url, headers=admin, timeout=10).json()["status"] != "succeeded":
+        assert time.monotonic() < deadline, requests.get(job_url, headers=admin, timeout=10).json()
+        time.sleep(0.3)
+    assert group["id"] not in str(
+        requests.get(f"{runner.url}/admin/groups", headers=admin, timeout=10).json()
+    )
+    assert (
+        requests.get(f"{runner.url}/files/{upload['file_id']}", headers=admin, timeout=10).status_code == 404
+    )
+    assert upload["file_id"] not in stored_keys()
+    assert requests.get(f"{runner.url}/admin/users/{user_id}", headers=admin, timeout=10).status_code == 404

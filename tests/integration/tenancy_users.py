@@ -33,6 +33,8 @@ def check_user_routes(api: Api) -> None:
         ("POST", f"/admin/users/{uid}/invite", None),
         ("POST", f"/admin/users/{uid}/deactivate", None),
         ("POST", f"/admin/users/{uid}/activate", None),
+        ("GET", f"/admin/users/{uid}/deletion-preview", None),
+        ("DELETE", f"/admin/users/{uid}", None),
     ]:
         assert error_of(api.call(method, path, body, token=acme)) == (404, "user_not_found"), path
         assert error_of(api.call(method, path, body)) == (401, "unauthenticated"), path
@@ -69,6 +71,27 @@ def check_accept_invite(api: Api) -> None:
     assert api.client.http.get("/accept-invite").status_code == 200  # a static page, no data in it
 
 
+def check_bulk(api: Api) -> None:
+    acme, globex, user = _setup(api)
+    answer = api.call(
+        "POST", "/admin/users/bulk", {"action": "deactivate", "user_ids": [user["id"]]}, token=acme
+    )
+    assert answer.status_code == 202
+    from chalicelib.bootstrap import services
+
+    services().jobs.handle(
+        {"kind": "users.bulk", "domain": "acme", "job_id": answer.json_body["job_id"], "checkpoint": ""}
+    )
+    job = api.call("GET", f"/admin/jobs/{answer.json_body['job_id']}", token=acme).json_body
+    assert job["result"]["outcomes"] == {user["id"]: "not_found"}
+    still = api.call("GET", f"/admin/users/{user['id']}", token=globex).json_body
+    assert still["status"] == "invited"
+    assert error_of(api.call("POST", "/admin/users/bulk", {"action": "delete", "user_ids": []})) == (
+        401,
+        "unauthenticated",
+    )
+
+
 def check_jobs_and_groups(api: Api) -> None:
     acme, globex, _ = _setup(api)
     globex_groups = api.call("GET", "/admin/groups", token=globex).json_body["items"]
@@ -99,6 +122,9 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/admin/users/{user_id}/invite", "POST"): check_user_routes,
     ("/admin/users/{user_id}/deactivate", "POST"): check_user_routes,
     ("/admin/users/{user_id}/activate", "POST"): check_user_routes,
+    ("/admin/users/{user_id}/deletion-preview", "GET"): check_user_routes,
+    ("/admin/users/{user_id}", "DELETE"): check_user_routes,
+    ("/admin/users/bulk", "POST"): check_bulk,
     ("/auth/accept-invite", "POST"): check_accept_invite,
     ("/accept-invite", "GET"): check_accept_invite,
     ("/admin/jobs/{job_id}", "GET"): check_jobs_and_groups,

@@ -1,0 +1,328 @@
+"""§4 `DELETE /admin/users/{id}`: permanent deletion, as the seed promises it.
+
+"Deleting the user will permanently delete all private chats the user has had with all other
+users and all groups that the user has created. Additionally, all chat messages & files posted by
+the user in groups which the user is a member of would be permanently deleted."
+
+The request itself (one transaction) hides the user at once: the email stops signing in, the
+profile answers 404, the lists forget the user, every token dies; the last active admin and
+oneself are refused. A job then erases, phase by phase, reaching every item through an index of
+the user's own items (repositories/erasure.py), deleting 25 items a BatchWriteItem and 1 000 S3
+objects a DeleteObjects, and checkpointing after each bounded step.
+
+Idempotency: each phase deletes what its index still shows, and a container (chat, group) is
+dropped from its index only after everything in it is gone, so a step run twice deletes nothing
+twice; the final transaction deletes the profile under `attribute_exists`, so the seat is freed
+and the audit entry written once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from chalicelib.core.clock import Clock
+from chalicelib.core.config import get_settings
+from chalicelib.core.errors import Conflict
+from chalicelib.domain.models import AuditEntry, Principal, Role, User, UserStatus
+from chalicelib.repositories import keys
+from chalicelib.repositories.audit import AuditRepository
+from chalicelib.repositories.domains import DomainRepository
+from chalicelib.repositories.dynamo import ITEM_EXISTS, ConditionFailed, Item, Table
+from chalicelib.repositories.erasure import Eraser
+from chalicelib.repositories.invites import InviteRepository
+from chalicelib.repositories.jobs import Job
+from chalicelib.repositories.sessions import LoginRepository, SessionRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.services.jobs import JobService, StepOutcome
+from chalicelib.services.transaction import Transaction
+from chalicelib.services.users import UserService, last_admin
+
+DELETE_USER = "user.delete"
+PHASES = ("chats", "created_groups", "messages", "files", "memberships", "user_items", "finish")
+PAGE = 1000  # items read a Query (well under DynamoDB's 1 MB page for these items)
+
+
+@dataclass(frozen=True)
+class Preview:
+    private_chats: int
+    groups_created: int
+    group_messages: int
+    group_files: int
+    messages_elsewhere: int
+    files_elsewhere: int
+    devices: int
+
+
+@dataclass
+class _Progress:
+    """Where a step is: the phase, a Query cursor within it, and the budget left."""
+
+    phase: int
+    cursor: dict[str, Any] | None
+    budget: int
+    deleted: int = 0
+
+    @property
+    def page_size(self) -> int:
+        """Items to read next: a full page, or what the budget has left."""
+        return min(PAGE, max(self.budget, 1))
+
+    def spend(self, count: int) -> None:
+        self.deleted += count
+        self.budget -= count
+
+
+class UserDeletionService:
+    def __init__(
+        self,
+        table: Table,
+        users: UserService,
+        user_items: UserRepository,
+        index: UserIndexRepository,
+        domains: DomainRepository,
+        invites: InviteRepository,
+        sessions: SessionRepository,
+        logins: LoginRepository,
+        audit: AuditRepository,
+        jobs: JobService,
+        clock: Clock,
+        eraser_factory: Callable[[], Eraser] | None = None,
+    ) -> None:
+        self._table = table
+        self._users = users
+        self._profiles = user_items
+        self._index = index
+        self._domains = domains
+        self._invites = invites
+        self._sessions = sessions
+        self._logins = logins
+        self._audit = audit
+        self._jobs = jobs
+        self._clock = clock
+        self._new_eraser = eraser_factory or (lambda: Eraser(table))
+        jobs.register(DELETE_USER, self.step)
+
+    # --- the request -----------------------------------------------------------------------------
+
+    def request(self, principal: Principal, user_id: str) -> Job:
+        user = self._users.get(principal, user_id)
+        if user.id == principal.user.id:
+            raise Conflict("You cannot delete yourself; ask another admin.", "cannot_delete_self")
+        hidden = replace(user, deletion_requested=True)
+        tx = Transaction(self._table)
+        tx.add(self._profiles.save_op(hidden, user.status.value), on_condition_failed=_changed())
+        tx.add(self._profiles.delete_email_op(user))
+        tx.add(*[self._table.delete_op(pk, sk) for pk, sk in self._index_keys(user)])
+        tx.add(self._invites.delete_op(user.domain, user.id))
+        if user.status is UserStatus.ACTIVE and user.role is Role.ADMIN:
+            tx.add(self._domains.counters_op(user.domain, admins=-1), on_condition_failed=last_admin())
+        entry = AuditEntry(
+            at=self._clock.now(),
+            actor=principal.user.email,
+            action="user.deletion_requested",
+            target=f"user:{user.id}",
+            details={"email": user.email, "name": user.name},
+        )
+        tx.add(self._audit.append_op(user.domain, entry))
+        tx.commit()
+        self._sessions.delete_all_of_user(user.domain, user.id)
+        payload = {
+            "user_id": user.id,
+            "email": user.email,
+            "frees_seat": user.status is not UserStatus.DEACTIVATED,
+            "requested_by": principal.user.email,
+        }
+        return self._jobs.start(user.domain, DELETE_USER, self._estimate(user), payload, principal.user.email)
+
+    def _index_keys(self, user: User) -> list[tuple[str, str]]:
+        return [self._index.roster_key(user), *self._index.search_keys(user)]
+
+    def _estimate(self, user: User) -> int:
+        """Items of the user's own indexes (the job's `total`; settled to the real count at the end)."""
+        eraser = self._new_eraser()
+        d, u = user.domain, user.id
+        return (
+            eraser.count(keys.user_messages_gsi1pk(d, u), index="gsi1")
+            + eraser.count(keys.user_files_gsi1pk(d, u), index="gsi1")
+            + eraser.count(keys.user_memberships_gsi1pk(d, u), index="gsi1")
+            + eraser.count(keys.user_pk(d, u))
+        )
+
+    # --- the preview -----------------------------------------------------------------------------
+
+    def preview(self, principal: Principal, user_id: str) -> Preview:
+        """What a delete would destroy, counted from the same indexes the job uses."""
+        user = self._users.get(principal, user_id)
+        eraser = self._new_eraser()
+        d, u = user.domain, user.id
+        created = [g["id"] for g in eraser.created_groups(d, u, limit=10_000)]
+        created_pks = {keys.group_messages_pk(d, g) for g in created}
+        group_messages = group_files = 0
+        for group_id in created:
+            for message in _all(eraser, keys.group_messages_pk(d, group_id)):
+                group_messages += 1
+                group_files += len(message.get("file_ids") or [])
+        elsewhere = files_elsewhere = 0
+        for message in _all(eraser, keys.user_messages_gsi1pk(d, u), index="gsi1"):
+            if message["pk"] not in created_pks and "#G#" in message["pk"]:
+                elsewhere += 1
+                files_elsewhere += len(message.get("file_ids") or [])
+        return Preview(
+            private_chats=eraser.count(keys.user_pk(d, u), sk_prefix=keys.CHAT_PREFIX),
+            groups_created=len(created),
+            group_messages=group_messages,
+            group_files=group_files,
+            messages_elsewhere=elsewhere,
+            files_elsewhere=files_elsewhere,
+            devices=eraser.count(keys.user_pk(d, u), sk_prefix="DEVICE#"),
+        )
+
+    # --- the job ---------------------------------------------------------------------------------
+
+    def step(self, job: Job) -> StepOutcome:
+        """Runs phases until the step's budget of deleted items is spent, then checkpoints."""
+        saved: dict[str, Any] = json.loads(job.checkpoint) if job.checkpoint else {"phase": 0, "cursor": None}
+        progress = _Progress(saved["phase"], saved["cursor"], get_settings().delete_step_items)
+        eraser = self._new_eraser()
+        while progress.phase < len(PHASES) and progress.budget > 0:
+            phase_done = getattr(self, f"_{PHASES[progress.phase]}")(job, eraser, progress)
+            if phase_done:
+                progress.phase, progress.cursor = progress.phase + 1, None
+        eraser.flush()
+        finished = progress.phase == len(PHASES)
+        checkpoint = json.dumps({"phase": progress.phase, "cursor": progress.cursor}, sort_keys=True)
+        result = {"deleted_items": int(job.result.get("deleted_items", 0)) + progress.deleted}
+        return StepOutcome(done=progress.deleted, checkpoint=checkpoint, finished=finished, result=result)
+
+    def _chats(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        d, u = job.domain, job.payload["user_id"]
+        chats = eraser.chats_of(d, u, limit=1)
+        if not chats:
+            return True
+        other = chats[0]["sk"].removeprefix(keys.CHAT_PREFIX)
+        if self._erase_conversation(eraser, progress, keys.chat_messages_pk(d, u, other), d):
+            for pk, sk in (
+                (keys.user_pk(d, u), keys.chat_of_user_sk(other)),
+                (keys.user_pk(d, other), keys.chat_of_user_sk(u)),
+            ):
+                eraser.delete_key(pk, sk)
+            progress.spend(2)
+            eraser.flush()  # the next Query of the index must not find this chat again
+        return False
+
+    def _created_groups(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        d, u = job.domain, job.payload["user_id"]
+        groups = eraser.created_groups(d, u, limit=1)
+        if not groups:
+            return True
+        group_id = groups[0]["id"]
+        if self._erase_conversation(eraser, progress, keys.group_messages_pk(d, group_id), d):
+            for item in _all(eraser, keys.group_pk(d, group_id)):  # META and every membership
+                eraser.delete_item(item)
+                progress.spend(1)
+            eraser.flush()
+        return False
+
+    def _erase_conversation(self, eraser: Eraser, progress: _Progress, partition: str, domain: str) -> bool:
+        """Deletes a page of a conversation's messages (anyone's), with their files; True once
+        the conversation is empty."""
+        page = eraser.page(partition, progress.page_size, progress.cursor)
+        for message in page.items:
+            eraser.delete_item(message)
+            progress.spend(1)
+            for file_id in message.get("file_ids") or []:
+                for item in eraser.file_partition(domain, file_id):  # the file and its attachments
+                    eraser.delete_item(item)
+                    progress.spend(1)
+                    if item["sk"] == keys.META and item.get("s3_key"):
+                        eraser.delete_object(item["s3_key"])
+        progress.cursor = page.cursor
+        return page.cursor is None
+
+    def _messages(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        """The user's messages elsewhere, and the attachments they carried."""
+        d, u = job.domain, job.payload["user_id"]
+        page = eraser.page(keys.user_messages_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1")
+        for message in page.items:
+            eraser.delete_item(message)
+            container = message["pk"].removeprefix(f"D#{d}#").removesuffix("#MSGS")
+            for file_id in message.get("file_ids") or []:
+                eraser.delete_key(keys.file_pk(d, file_id), keys.attachment_sk(container, message["sk"]))
+            progress.spend(1 + len(message.get("file_ids") or []))
+        progress.cursor = page.cursor
+        return page.cursor is None
+
+    def _files(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        d, u = job.domain, job.payload["user_id"]
+        page = eraser.page(keys.user_files_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1")
+        for file in page.items:
+            eraser.delete_item(file)
+            if file.get("s3_key"):
+                eraser.delete_object(file["s3_key"])
+            progress.spend(1)
+        progress.cursor = page.cursor
+        return page.cursor is None
+
+    def _memberships(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        d, u = job.domain, job.payload["user_id"]
+        page = eraser.page(
+            keys.user_memberships_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1"
+        )
+        for membership in page.items:
+            eraser.delete_item(membership)
+            progress.spend(1)
+        progress.cursor = page.cursor
+        return page.cursor is None
+
+    def _user_items(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        """Tokens, invitation, devices, 2FA data...: the user's partition but the profile."""
+        d, u = job.domain, job.payload["user_id"]
+        page = eraser.page(keys.user_pk(d, u), progress.page_size, progress.cursor)
+        for item in page.items:
+            if item["sk"] != keys.PROFILE:
+                eraser.delete_item(item)
+                progress.spend(1)
+        progress.cursor = page.cursor
+        return page.cursor is None
+
+    def _finish(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+        """The profile last, with the seat and the audit entry, once."""
+        eraser.flush()
+        d, u = job.domain, job.payload["user_id"]
+        operations = [
+            self._table.delete_op(keys.user_pk(d, u), keys.PROFILE, ITEM_EXISTS),
+            self._logins.clear_failures_op(d, job.payload["email"]),
+        ]
+        if job.payload.get("frees_seat"):
+            operations.append(self._domains.counters_op(d, seats=-1))
+        entry = AuditEntry(
+            at=self._clock.now(),
+            actor=str(job.payload.get("requested_by", "")),
+            action="user.deleted",
+            target=f"user:{u}",
+            details={"email": job.payload["email"], "job_id": job.id},
+        )
+        operations.append(self._audit.append_op(d, entry))
+        with contextlib.suppress(ConditionFailed):  # a previous delivery of this step finished it
+            self._table.transact(operations)
+        progress.spend(1)
+        return True
+
+
+def _all(eraser: Eraser, partition: str, index: str | None = None) -> list[Item]:
+    items: list[Item] = []
+    cursor = None
+    while True:
+        page = eraser.page(partition, PAGE, cursor, index=index)
+        items += page.items
+        if page.cursor is None:
+            return items
+        cursor = page.cursor
+
+
+def _changed() -> Conflict:
+    return Conflict("This user changed at the same moment; read it again and retry.", "concurrent_change")
