@@ -102,10 +102,12 @@ class JobService:
         step = self._steps[job.kind]
         outcome = step(job)
         status = "failed" if outcome.failed else "succeeded" if outcome.finished else "running"
+        done = job.done + outcome.done
         moved = replace(
             job,
             status=status,
-            done=job.done + outcome.done,
+            done=done,
+            total=max(job.total, done),  # an estimated total never reads as less than the work done
             checkpoint=outcome.checkpoint,
             result={**job.result, **outcome.result},
             updated_at=self._clock.now(),

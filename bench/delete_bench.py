@@ -1,0 +1,519 @@
+"""AWS calls and time of the permanent deletion of a user, in a small and in a large domain.
+
+Run: `.venv/bin/python bench/delete_bench.py`. Needs no emulator: moto runs in-process.
+
+The user to delete (the victim) posted 1 000 messages in a group another user created, 100 of
+them carrying one of the victim's 100 files (each with its S3 object). The other users hold
+1 000 messages in scenario A and 50 000 in scenario B, in the same group (+ 10 files of theirs).
+Seeding is direct writes, not counted. Counting starts at `DELETE /admin/users/{id}` (chalice
+test Client, as the domain's admin) and ends when the jobs queue is drained into the `on_job`
+handler: every AWS call of the request and of every job step, SQS included, with the
+ReceiveMessage/DeleteMessage of each delivered job message (what Lambda's event source makes; the
+drain's own GetQueueUrl and its last, empty poll are not counted).
+
+Targets: the two call counts are equal (the cost does not depend on the domain's size) and within
+1.25x of the batching floor: ceil(items deleted / 25) + ceil(S3 objects / 1000) + the index
+reads, one Query page (up to 1 000 items) per index of the victim's own items. Times are printed
+as a ratio against scenario A of the same run, split by AWS operation: they are emulator times,
+not Lambda's, and moto's per-call cost grows with the table (no target). Exit status 1 when a
+target is missed or the deletion removed the wrong items.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import sys
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PLATFORM_KEY = "bench-platform-key"
+DOMAIN = "bench"
+EMAIL = "admin@bench.local"
+PASSWORD = "a long bench password"  # noqa: S105 - the bench domain's admin, in moto only
+JOBS_QUEUE = "office-chat-jobs"
+
+VICTIM_MESSAGES = 1000
+VICTIM_FILES = 100  # each carried by one of the victim's messages
+OTHER_FILES = 10  # carried by other users' messages: must survive
+SCENARIOS = (("A", 1000), ("B", 50_000))  # other users' messages
+PAGE = 1000  # items a Query page of the deletion reads (user_deletion.PAGE)
+BATCH = 25  # deletes a BatchWriteItem
+S3_BATCH = 1000  # keys a DeleteObjects
+FLOOR_TARGET = 1.25
+MAX_DELIVERIES = 1000
+# the indexes of the victim's own items the deletion must read, and how many items each holds
+INDEX_SIZES = {
+    "tokens (request)": 0,
+    "private chats": 0,
+    "created groups": 0,
+    "messages": VICTIM_MESSAGES,
+    "files": VICTIM_FILES,
+    "memberships": 1,
+    "user partition": 1,
+}
+# what the job deletes: messages, attachments, files, the membership, the profile
+EXPECTED_DELETED = VICTIM_MESSAGES + 2 * VICTIM_FILES + 1 + 1
+
+KeyPair = tuple[str, str]
+
+
+def _isolate_path() -> None:
+    """`python bench/delete_bench.py` puts bench/ first on sys.path, where bench/requests.py would
+    shadow the `requests` package that moto imports: take bench/ off and put the project root first."""
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.path.insert(0, str(ROOT))
+
+
+def _configure_env() -> None:
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_REGION="us-east-1",
+        OC_PLATFORM_KEY=PLATFORM_KEY,
+    )
+    for name in (
+        "OC_AWS_ENDPOINT_URL",
+        "OC_PLATFORM_KEY_SSM_PARAM",
+        "OC_DELETE_STEP_ITEMS",  # the default step budget is what is measured
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ):
+        os.environ.pop(name, None)
+
+
+class CallLog:
+    """Every AWS API call made by a hooked client, as `service.Operation` (retries not counted),
+    the seconds spent in each operation, and for each DynamoDB Query what it read."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.queries: list[str] = []
+        self.seconds: defaultdict[str, float] = defaultdict(float)
+        self.aliases: dict[str, str] = {}  # ids shown by role, so two runs' Queries compare
+        self._started = 0.0
+        self._last = 0.0  # seconds of the last call
+
+    def record(self, model: Any, **_: Any) -> None:
+        self.calls.append(f"{model.service_model.service_name}.{model.name}")
+        self._started = time.perf_counter()
+
+    def record_time(self, model: Any, **_: Any) -> None:
+        self._last = time.perf_counter() - self._started
+        self.seconds[f"{model.service_model.service_name}.{model.name}"] += self._last
+
+    def record_query(self, params: Any, **_: Any) -> None:
+        values = params.get("ExpressionAttributeValues") or {}
+        shown = values.get(":pk", {}).get("S", "?")
+        if ":sk" in values:
+            shown += f" begins_with {values[':sk'].get('S')}"
+        for raw, alias in self.aliases.items():
+            shown = shown.replace(raw, alias)
+        what = "Select=COUNT" if params.get("Select") == "COUNT" else f"Limit={params.get('Limit', '-')}"
+        start = " +ExclusiveStartKey" if params.get("ExclusiveStartKey") else ""
+        self.queries.append(f"{params.get('IndexName', 'table'):<5} {shown:<42} {what}{start}")
+
+    def clear(self) -> None:
+        self.calls.clear()
+        self.queries.clear()
+        self.seconds.clear()
+
+    def uncount(self, operation: str) -> None:
+        """Drops the last call (one the harness made), which must be `operation`."""
+        if not self.calls or self.calls[-1] != operation:
+            raise SystemExit(
+                f"bench: expected {operation} as the last call, the log ends with {self.calls[-1:]}"
+            )
+        self.calls.pop()
+        self.seconds[operation] -= self._last
+        if operation not in self.calls:
+            del self.seconds[operation]
+
+    def hook(self, client: Any) -> Any:
+        events = client.meta.events
+        events.register("before-call", self.record, unique_id="bench-call-log")
+        events.register("after-call", self.record_time, unique_id="bench-call-time")
+        events.register(
+            "before-parameter-build.dynamodb.Query", self.record_query, unique_id="bench-query-log"
+        )
+        return client
+
+
+@dataclass
+class World:
+    admin_token: str
+    victim_id: str
+    alias: dict[str, str]
+    doomed: list[KeyPair]  # every item of the victim's: must be gone
+    kept: list[KeyPair]  # every item of the others' in the group and their files: must stay
+    victim_objects: list[str]
+    other_objects: list[str]
+
+
+@dataclass
+class Result:
+    label: str
+    others: int
+    calls: list[str]
+    queries: list[str]
+    op_seconds: dict[str, float]
+    seconds: float
+    setup_seconds: float
+    deliveries: int
+    deleted_items: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def by_operation(self) -> Counter[str]:
+        return Counter(self.calls)
+
+    @property
+    def floor_share(self) -> dict[str, int]:
+        return {
+            "dynamodb.BatchWriteItem": math.ceil(self.deleted_items / BATCH),
+            "dynamodb.Query": sum(max(1, math.ceil(n / PAGE)) for n in INDEX_SIZES.values()),
+            "s3.DeleteObjects": math.ceil(VICTIM_FILES / S3_BATCH),
+        }
+
+    @property
+    def floor(self) -> int:
+        return sum(self.floor_share.values())
+
+
+def _expect(
+    http: Any, status: int, method: str, path: str, token: str | None = None, body: Any = None
+) -> Any:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if path.startswith("/platform/"):
+        headers["X-Platform-Key"] = PLATFORM_KEY
+    payload = json.dumps(body) if body is not None else None
+    response = getattr(http, method.lower())(path, headers=headers, body=payload)
+    answer = json.loads(response.body or b"null")
+    if response.status_code != status:
+        raise SystemExit(
+            f"bench: {method} {path} answered {response.status_code}, expected {status}: {answer}"
+        )
+    return answer
+
+
+def _seed(http: Any, others_count: int) -> World:
+    """The domain, its users, the group, the messages and files: direct writes, not counted."""
+    from chalicelib.core import aws
+    from chalicelib.core.config import get_settings
+    from chalicelib.core.ids import new_id
+    from chalicelib.domain.models import Conversation, File, Group, GroupRole, Message, Role, User, UserStatus
+    from chalicelib.repositories import keys
+    from chalicelib.repositories.domains import DomainRepository
+    from chalicelib.repositories.dynamo import Item, Table
+    from chalicelib.repositories.files import FileRepository, object_key
+    from chalicelib.repositories.groups import GroupRepository
+    from chalicelib.repositories.messages import MessageRepository, container
+    from chalicelib.repositories.users import UserIndexRepository, UserRepository
+
+    admin = {"email": EMAIL, "first_name": "B", "last_name": "A", "password": PASSWORD}
+    domain = {"domain": DOMAIN, "plan": "business", "billing": "monthly", "hipaa": False}
+    _expect(http, 201, "POST", "/platform/domains", body={**domain, "admin": admin})
+    login = {"domain": DOMAIN, "email": EMAIL, "password": PASSWORD, "client": "web"}
+    token = _expect(http, 200, "POST", "/auth/login", body=login)["token"]
+
+    table = Table()
+    now = datetime.now(UTC)
+    victim, olga, tom = (
+        User(
+            new_id(),
+            DOMAIN,
+            f"{name}@bench.local",
+            name.title(),
+            "Bench",
+            Role.MEMBER,
+            UserStatus.ACTIVE,
+            now,
+        )
+        for name in ("victim", "olga", "tom")
+    )
+    users, index = UserRepository(table), UserIndexRepository(table)
+    for user in (victim, olga, tom):
+        ops = users.create_ops(user, None) + index.put_ops(user)
+        table.transact([*ops, DomainRepository(table).counters_op(DOMAIN, seats=1)])
+    group = Group(new_id(), DOMAIN, "Bench group", "", olga.id, False, now)
+    members = [(olga.id, GroupRole.ADMIN), (victim.id, GroupRole.MEMBER), (tom.id, GroupRole.MEMBER)]
+    table.transact(GroupRepository(table).create_ops(group, members, now))
+
+    doomed: list[KeyPair] = [
+        users.profile_key(DOMAIN, victim.id),
+        users.email_key(DOMAIN, victim.email),
+        index.roster_key(victim),
+        *index.search_keys(victim),
+        (keys.group_pk(DOMAIN, group.id), keys.member_sk(victim.id)),
+    ]
+    kept: list[KeyPair] = [
+        (keys.group_pk(DOMAIN, group.id), keys.META),
+        *[(keys.group_pk(DOMAIN, group.id), keys.member_sk(u.id)) for u in (olga, tom)],
+        *[users.profile_key(DOMAIN, u.id) for u in (olga, tom)],
+    ]
+    conversation = Conversation.of_group(DOMAIN, group.id)
+    items: list[Item] = []
+    s3, bucket = aws.s3(), get_settings().bucket
+
+    def add_file(owner: User, into: list[KeyPair]) -> tuple[str, str]:
+        file_id = new_id()
+        key = object_key(DOMAIN, file_id, f"{file_id}.txt")
+        s3.put_object(Bucket=bucket, Key=key, Body=b"bench")
+        items.append(
+            FileRepository.to_item(File(file_id, DOMAIN, owner.id, "f.txt", "text/plain", 5, key, now))
+        )
+        into.append((items[-1]["pk"], items[-1]["sk"]))
+        return file_id, key
+
+    def add_message(author: User, file_id: str | None, into: list[KeyPair]) -> None:
+        message = Message(new_id(), conversation, author.id, "bench", (file_id,) if file_id else (), now)
+        items.append(MessageRepository.to_item(message))
+        into.append((items[-1]["pk"], items[-1]["sk"]))
+        if file_id:  # the attachment item, as FileRepository.attachment_ops writes it
+            attachment = {
+                "pk": keys.file_pk(DOMAIN, file_id),
+                "sk": keys.attachment_sk(container(conversation), message.id),
+                "type": "attachment",
+                "file_id": file_id,
+                "message_id": message.id,
+                "kind": conversation.kind.value,
+                "group_id": group.id,
+                "created_at": items[-1]["created_at"],
+            }
+            items.append(attachment)
+            into.append((attachment["pk"], attachment["sk"]))
+
+    victim_files = [add_file(victim, doomed) for _ in range(VICTIM_FILES)]
+    for n in range(VICTIM_MESSAGES):
+        add_message(victim, victim_files[n][0] if n < VICTIM_FILES else None, doomed)
+    other_files = [add_file(olga if n % 2 else tom, kept) for n in range(OTHER_FILES)]
+    for n in range(others_count):
+        add_message(olga if n % 2 else tom, other_files[n][0] if n < OTHER_FILES else None, kept)
+    table.batch_write(puts=items)
+    return World(
+        admin_token=token,
+        victim_id=victim.id,
+        alias={victim.id: "<victim>", olga.id: "<olga>", tom.id: "<tom>", group.id: "<group>"},
+        doomed=doomed,
+        kept=kept,
+        victim_objects=[k for _, k in victim_files],
+        other_objects=[k for _, k in other_files],
+    )
+
+
+def _drain(client: Any, log: CallLog) -> int:
+    """Plays Lambda's SQS event source: each job message once to `on_job`, then deleted."""
+    from chalicelib.core import aws
+
+    url = aws.sqs().get_queue_url(QueueName=JOBS_QUEUE)["QueueUrl"]
+    log.uncount("sqs.GetQueueUrl")  # the harness's own lookup (an event source knows its queue)
+    for delivered in range(MAX_DELIVERIES):
+        messages = aws.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
+        if not messages:
+            log.uncount("sqs.ReceiveMessage")  # the empty poll that ends the drain
+            return delivered
+        event = client.events.generate_sqs_event(message_bodies=[messages[0]["Body"]], queue_name=JOBS_QUEUE)
+        client.lambda_.invoke("on_job", event)
+        aws.sqs().delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
+    raise SystemExit("bench: the jobs queue never emptied")
+
+
+def _verify(world: World, job: dict[str, Any]) -> list[str]:
+    """Every seeded item of the victim's is gone and every other one is there (BatchGetItem by
+    key: moto's Query costs a sort of the whole table), nothing of the victim's is left in its
+    indexes, and the S3 objects are exactly the others'."""
+    from chalicelib.core import aws
+    from chalicelib.core.config import get_settings
+    from chalicelib.repositories import keys
+    from chalicelib.repositories.dynamo import Table
+
+    table = Table()
+    d, v = DOMAIN, world.victim_id
+    problems: list[str] = []
+    if job.get("status") != "succeeded":
+        problems.append(f"the job ended {job.get('status')!r}")
+    if left := len(table.batch_get(world.doomed)):
+        problems.append(f"{left} of the victim's {len(world.doomed)} seeded items are left")
+    if missing := len(world.kept) - len(table.batch_get(world.kept)):
+        problems.append(f"{missing} of the other users' {len(world.kept)} items were deleted")
+    indexes = {
+        "messages index": table.count(keys.user_messages_gsi1pk(d, v), index="gsi1"),
+        "files index": table.count(keys.user_files_gsi1pk(d, v), index="gsi1"),
+        "memberships index": table.count(keys.user_memberships_gsi1pk(d, v), index="gsi1"),
+        "partition": table.count(keys.user_pk(d, v)),
+    }
+    problems += [f"{n} items are left in the victim's {name}" for name, n in indexes.items() if n]
+    listed = aws.s3().list_objects_v2(Bucket=get_settings().bucket, Prefix=f"files/{d}/")
+    remaining = {o["Key"] for o in listed.get("Contents", [])}
+    if left := len(set(world.victim_objects) & remaining):
+        problems.append(f"{left} of the victim's S3 objects are left")
+    if missing := len(set(world.other_objects) - remaining):
+        problems.append(f"{missing} S3 objects of other users were deleted")
+    return problems
+
+
+def run_scenario(label: str, others_count: int, log: CallLog) -> Result:
+    from chalice.test import Client
+    from moto import mock_aws
+
+    from chalicelib.bootstrap import reset_services
+    from chalicelib.core import aws
+    from chalicelib.core.config import get_settings, reset_settings
+    from infra.emulator import provision_emulator
+
+    with mock_aws():
+        reset_settings()
+        aws.reset_clients()
+        reset_services()
+        try:
+            provision_emulator(aws.client, get_settings().region)
+            from app import app
+
+            logging.getLogger().setLevel(logging.WARNING)  # the app's INFO lines would mix into the table
+            with Client(app) as client:
+                started = time.perf_counter()
+                world = _seed(client.http, others_count)
+                setup_seconds = time.perf_counter() - started
+
+                log.aliases = {**world.alias, f"D#{DOMAIN}#": "D#<d>#"}
+                log.clear()
+                started = time.perf_counter()
+                path = f"/admin/users/{world.victim_id}"
+                answer = _expect(client.http, 202, "DELETE", path, world.admin_token)
+                deliveries = _drain(client, log)
+                seconds = time.perf_counter() - started
+                calls, queries, op_seconds = list(log.calls), list(log.queries), dict(log.seconds)
+
+                job = _expect(client.http, 200, "GET", f"/admin/jobs/{answer['job_id']}", world.admin_token)
+                problems = _verify(world, job)
+        finally:
+            reset_services()
+            aws.reset_clients()
+            reset_settings()
+    deleted = int(job.get("result", {}).get("deleted_items", 0))
+    if deleted != EXPECTED_DELETED:
+        problems.append(f"the job reports {deleted} deleted items, the bench seeded {EXPECTED_DELETED}")
+    return Result(
+        label, others_count, calls, queries, op_seconds, seconds, setup_seconds, deliveries, deleted, problems
+    )
+
+
+def _report(a: Result, b: Result) -> list[str]:
+    failures: list[str] = []
+    print("User deletion: AWS calls and time (botocore before-call events, moto in-process)")
+    print(
+        f"  victim: {VICTIM_MESSAGES} messages in another user's group, {VICTIM_FILES} of them carrying "
+        f"one of the victim's {VICTIM_FILES} files (+ S3 objects), 1 membership"
+    )
+    print(
+        f"  other users' messages in the same group: A = {a.others:,}, B = {b.others:,}"
+        f" (+ {OTHER_FILES} files)"
+    )
+    print("  counted: DELETE /admin/users/{id}, then each job message received, run by on_job, deleted")
+    print()
+    operations = sorted(set(a.by_operation) | set(b.by_operation) | set(a.floor_share))
+    print(f"  {'operation':<30} {'A':>5} {'B':>5}  {'floor':>5}")
+    for op in operations:
+        share = str(a.floor_share[op]) if op in a.floor_share else "-"
+        print(f"  {op:<30} {a.by_operation[op]:>5} {b.by_operation[op]:>5}  {share:>5}")
+    print(f"  {'total':<30} {len(a.calls):>5} {len(b.calls):>5}  {a.floor:>5}")
+    pages = " + ".join(str(max(1, math.ceil(n / PAGE))) for n in INDEX_SIZES.values())
+    print(
+        f"  floor = ceil({a.deleted_items} items deleted / {BATCH})"
+        f" + ceil({VICTIM_FILES} objects / {S3_BATCH})"
+        f" + index pages ({pages}: {', '.join(INDEX_SIZES)}) = {a.floor}"
+    )
+    for r in (a, b):
+        ratio = len(r.calls) / r.floor
+        verdict = "OK" if ratio <= FLOOR_TARGET else "OVER"
+        queries = r.by_operation["dynamodb.Query"]
+        lenient = len(r.calls) / (r.floor - r.floor_share["dynamodb.Query"] + queries)
+        print(
+            f"  {r.label}: calls / floor = {len(r.calls)} / {r.floor} = {ratio:.2f}"
+            f"  (target <= {FLOOR_TARGET:.2f}) {verdict}"
+            f"   [with every Query made counted in the floor: {lenient:.2f}]"
+        )
+        if verdict == "OVER":
+            over = {op: r.by_operation[op] - n for op, n in r.floor_share.items() if r.by_operation[op] > n}
+            outside = {op: n for op, n in sorted(r.by_operation.items()) if op not in r.floor_share}
+            failures.append(
+                f"{r.label}: {len(r.calls)} calls = {ratio:.2f}x the floor {r.floor}"
+                f" (target <= {FLOOR_TARGET}); above the floor's own operations: {over};"
+                f" outside the floor: {outside}"
+            )
+    same = a.by_operation == b.by_operation
+    ratio_ab = len(b.calls) / len(a.calls)
+    print(f"  calls B / calls A = {ratio_ab:.2f}  (target 1.00, per operation)  {'OK' if same else 'OVER'}")
+    if not same:
+        diff = {op: (a.by_operation[op], b.by_operation[op]) for op in operations}
+        differ = {op: ab for op, ab in diff.items() if ab[0] != ab[1]}
+        failures.append(f"the calls depend on the domain's size, (A, B): {differ}")
+    print(f"  job messages delivered: A {a.deliveries}, B {b.deliveries}")
+    print(f"  job result deleted_items: A {a.deleted_items}, B {b.deleted_items} (seeded {EXPECTED_DELETED})")
+
+    print("\n  Queries made (scenario A, in order)")
+    for line in a.queries:
+        print(f"    {line}")
+    if a.queries != b.queries:
+        print("  scenario B made other Queries:")
+        for line in b.queries:
+            print(f"    {line}")
+
+    print("\n  Time of the counted span, by AWS operation (emulator times, not Lambda's: read the ratios)")
+    print(f"  {'':<34} {'A ms':>9} {'B ms':>9} {'B / A':>7}")
+    rows = [
+        (op, a.op_seconds.get(op, 0.0), b.op_seconds.get(op, 0.0))
+        for op in set(a.op_seconds) | set(b.op_seconds)
+    ]
+    rows.sort(key=lambda row: -row[2])
+    rows.append(
+        (
+            "outside AWS calls (app, harness)",
+            a.seconds - sum(a.op_seconds.values()),
+            b.seconds - sum(b.op_seconds.values()),
+        )
+    )
+    rows.append(("total (baseline: A)", a.seconds, b.seconds))
+    for name, sa, sb in rows:
+        print(f"  {name:<34} {sa * 1e3:>9.1f} {sb * 1e3:>9.1f} {sb / sa if sa else math.nan:>7.2f}")
+    print(f"  setup (seeding, not counted): A {a.setup_seconds:.1f} s, B {b.setup_seconds:.1f} s")
+
+    for r in (a, b):
+        failures += [f"{r.label}: {p}" for p in r.problems]
+    return failures
+
+
+def main() -> int:
+    _isolate_path()
+    _configure_env()
+    from chalicelib.core import aws
+
+    log = CallLog()
+    original_create = aws._create
+    aws._create = lambda service: log.hook(original_create(service))  # clients created later are hooked too
+    try:
+        a, b = (run_scenario(label, others, log) for label, others in SCENARIOS)
+    finally:
+        aws._create = original_create
+        aws.reset_clients()
+    failures = _report(a, b)
+    print()
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    print("result: " + ("FAIL" if failures else "all targets met"))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
