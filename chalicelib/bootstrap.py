@@ -13,6 +13,7 @@ from chalicelib.notifications.email import EmailSender
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.default_groups import DomainGroupRepository
+from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository, ObjectStore
@@ -26,6 +27,7 @@ from chalicelib.services.audit import AuditService
 from chalicelib.services.auth import AuthService
 from chalicelib.services.bulk_users import BulkUserService
 from chalicelib.services.default_groups import DefaultGroupService
+from chalicelib.services.devices import DeviceService
 from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
 from chalicelib.services.invitations import InvitationService
@@ -52,6 +54,7 @@ class Services:
     files: FileService
     deletion: UserDeletionService
     bulk: BulkUserService
+    devices: DeviceService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -80,7 +83,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         platform=PlatformService(
             table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
         ),
-        auth=AuthService(table, logins, sessions, users, hasher, clock),
+        auth=AuthService(table, logins, sessions, users, DeviceRepository(table), hasher, clock),
         audit=AuditService(audit),
         users=user_service,
         invitations=InvitationService(
@@ -102,6 +105,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         files=file_service,
         deletion=deletion,
         bulk=BulkUserService(user_service, deletion, users, jobs),
+        devices=DeviceService(table, DeviceRepository(table), sessions, users, index, audit, clock),
     )
 
 

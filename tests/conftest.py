@@ -121,13 +121,22 @@ class Api:
         email: str | None = None,
         password: str = ADMIN_PASSWORD,
         client_kind: str = "web",
+        device_id: str | None = None,
     ) -> Any:
-        body = {
+        body: dict[str, Any] = {
             "domain": domain,
             "email": email or f"admin@{domain}.example",
             "password": password,
             "client": client_kind,
         }
+        if client_kind in ("ios", "android"):
+            body["device"] = {
+                "device_id": device_id or "install-1",
+                "type": client_kind,
+                "name": "Test phone",
+                "os_version": "14",
+                "app_version": "3.2.1",
+            }
         return self.call("POST", "/auth/login", body)
 
     def admin_token(self, domain: str = "acme") -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import any_user, json_body, json_response
+from chalicelib.api.validation import Body
 from chalicelib.api.views import login_view, user_view
 from chalicelib.bootstrap import services
 from chalicelib.domain import rules
+from chalicelib.domain.devices import DeviceInfo
 from chalicelib.domain.models import ClientKind, Principal
 
 bp = Blueprint(__name__)
@@ -21,7 +23,19 @@ def login() -> Response:
     email = body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH)
     password = body.secret("password")
     client = body.choice("client", ClientKind, default=ClientKind.WEB)
-    return json_response(login_view(services().auth.login(domain, email, password, client)))
+    device = read_device(body) if body.has("device") else None
+    return json_response(login_view(services().auth.login(domain, email, password, client, device)))
+
+
+def read_device(body: Body) -> DeviceInfo:
+    device = body.object("device")
+    return DeviceInfo(
+        device_id=device.required_string("device_id", max_length=128),
+        type=device.required_string("type", max_length=40),
+        name=device.string("name", required=False, max_length=100) or "",
+        os_version=device.string("os_version", required=False, max_length=40) or "",
+        app_version=device.string("app_version", required=False, max_length=40) or "",
+    )
 
 
 @bp.route("/auth/logout", methods=["POST"])

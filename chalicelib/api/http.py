@@ -110,7 +110,7 @@ def _internal_error(request_id: str) -> Response:
     return json_response(error_body("internal_error", message), 500)
 
 
-def authenticated(*roles: Role) -> Callable[[View], View]:
+def authenticated(*roles: Role, heartbeat: bool = False) -> Callable[[View], View]:
     """Resolves the bearer token into a Principal passed as the view's first argument; with
     roles, the caller must hold one of them (403 otherwise). Authentication comes before any
     lookup or body check, as the contract's order of checks requires."""
@@ -118,7 +118,9 @@ def authenticated(*roles: Role) -> Callable[[View], View]:
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            principal = services().auth.authenticate(current_request().headers.get("authorization"))
+            principal = services().auth.authenticate(
+                current_request().headers.get("authorization"), heartbeat=heartbeat
+            )
             if roles:
                 require_role(principal, roles)
             return view(principal, *args, **kwargs)
@@ -141,3 +143,5 @@ def platform_key_required(view: View) -> View:
 
 admin_only = authenticated(Role.ADMIN)
 any_user = authenticated()
+# The app's two heartbeat calls answer for a disabled device or one that must wipe (API.md §3).
+device_heartbeat = authenticated(heartbeat=True)

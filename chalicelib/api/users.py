@@ -12,8 +12,10 @@ from chalicelib.api.validation import Body
 from chalicelib.api.views import job_view, login_view, page, user_view
 from chalicelib.bootstrap import services
 from chalicelib.core.clock import iso
+from chalicelib.core.errors import InvalidField
 from chalicelib.domain import rules
 from chalicelib.domain.models import ClientKind, Principal, Role, UserStatus
+from chalicelib.services.auth import MOBILE_CLIENTS
 from chalicelib.services.bulk_users import MAX_USERS, BulkAction
 from chalicelib.services.invitations import Acceptance
 from chalicelib.services.users import InvitationSent, NewUser, UserChanges
@@ -141,6 +143,8 @@ def accept_invite() -> Response:
         last_name=body.string("last_name", required=False, max_length=NAME_LENGTH),
         client=body.choice("client", ClientKind, default=ClientKind.WEB),
     )
+    if acceptance.client in MOBILE_CLIENTS:  # the apps sign in with their device, at /auth/login
+        raise InvalidField("client", "must be web, desktop or mac here; the apps sign in at /auth/login")
     return json_response(login_view(services().invitations.accept(acceptance)))
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core.clock import iso
+from chalicelib.domain.devices import Device, action_for
 from chalicelib.domain.models import AuditEntry, Domain, File, Group, Membership, Message, User
+from chalicelib.repositories.devices import device_admin_id
 from chalicelib.repositories.jobs import Job
 from chalicelib.services.auth import LoginResult
 from chalicelib.services.files import DownloadTicket, UploadTicket
@@ -88,6 +90,24 @@ def job_view(job: Job) -> dict[str, Any]:
         "created_at": iso(job.created_at),
         "updated_at": iso(job.updated_at),
     }
+
+
+def device_view(device: Device) -> dict[str, Any]:
+    return {
+        "id": device_admin_id(device),
+        "device_id": device.device_id,
+        "user": {"id": device.user_id, "name": device.user_name, "email": device.user_email},
+        "type": device.info.type,
+        "name": device.info.name,
+        "os_version": device.info.os_version,
+        "app_version": device.info.app_version,
+        "last_activity": iso(device.last_activity) if device.last_activity else None,
+        "status": device.status.value,
+    }
+
+
+def heartbeat_view(device: Device) -> dict[str, Any]:
+    return {"status": device.status.value, "action": action_for(device)}
 
 
 def page(items: list[dict[str, Any]], next_cursor: str | None) -> dict[str, Any]:

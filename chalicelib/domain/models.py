@@ -122,6 +122,7 @@ class Session:
     created_at: datetime
     expires_at: datetime
     device_id: str | None = None
+    device_epoch: int = 0  # the device's epoch when the token was issued
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class Principal:
     domain: str
     user: User
     session: Session | None  # None when a job acts for the admin who started it
+    device: Any = None  # the app's Device, for a device-bound token (domain/devices.py)
 
     @property
     def role(self) -> Role:

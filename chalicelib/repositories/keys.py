@@ -152,3 +152,9 @@ def user_messages_gsi1pk(domain: str, user_id: str) -> str:
 
 def user_files_gsi1pk(domain: str, user_id: str) -> str:
     return f"D#{domain}#U#{user_id}#FILES"
+
+
+# --- devices (issue 6) ----------------------------------------------------------------------
+def domain_devices_gsi2pk(domain: str) -> str:
+    """GSI2: the devices of a domain, by user name."""
+    return f"D#{domain}#DEVICES"

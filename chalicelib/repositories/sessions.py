@@ -9,8 +9,10 @@ the user and the domain together: authenticating a request costs one AWS call.
 from __future__ import annotations
 
 from chalicelib.core.clock import epoch, iso_ms
+from chalicelib.domain.devices import Device
 from chalicelib.domain.models import ClientKind, Credentials, Domain, LoginFailures, Session, User
 from chalicelib.repositories import keys
+from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
@@ -42,19 +44,51 @@ class SessionRepository:
         return len(found)
 
     def load_request_context(
-        self, domain: str, user_id: str, token_hash: str
-    ) -> tuple[Domain | None, User | None, Session | None]:
-        """Domain, user and token of a request, in one strongly consistent BatchGetItem."""
-        domain_item, user_item, token_item = self._table.get_each(
+        self, domain: str, user_id: str, token_hash: str, device_id: str | None = None
+    ) -> tuple[Domain | None, User | None, Session | None, Device | None]:
+        """Domain, user, token (and the token's device) of a request, in one strongly consistent
+        BatchGetItem: a device-bound request costs no more calls than any other."""
+        wanted = [
             DomainRepository.key(domain),
             UserRepository.profile_key(domain, user_id),
             self.key(domain, user_id, token_hash),
-        )
+        ]
+        if device_id is not None:
+            wanted.append(DeviceRepository.key(domain, user_id, device_id))
+        domain_item, user_item, token_item, *device_item = self._table.get_each(*wanted)
+        device = device_item[0] if device_item else None
         return (
             DomainRepository.from_item(domain_item) if domain_item else None,
             UserRepository.from_item(user_item) if user_item else None,
             self.from_item(token_item) if token_item else None,
+            DeviceRepository.from_item(device) if device else None,
         )
+
+    def load_user_and_device(
+        self, domain: str, user_id: str, device_id: str | None
+    ) -> tuple[User | None, Device | None]:
+        """The user signing in and, for an app, that device of theirs: one read either way."""
+        if device_id is None:
+            item = self._table.get(*UserRepository.profile_key(domain, user_id))
+            return (UserRepository.from_item(item) if item else None), None
+        user_item, device_item = self._table.get_each(
+            UserRepository.profile_key(domain, user_id), DeviceRepository.key(domain, user_id, device_id)
+        )
+        return (
+            UserRepository.from_item(user_item) if user_item else None,
+            DeviceRepository.from_item(device_item) if device_item else None,
+        )
+
+    def delete_all_of_device(self, domain: str, user_id: str, device_id: str) -> int:
+        """Revokes every token bound to one device of a user."""
+        pk = keys.user_pk(domain, user_id)
+        found = [
+            (i["pk"], i["sk"])
+            for i in self._table.query_all(pk, sk_prefix=keys.TOKEN_PREFIX)
+            if i.get("device_id") == device_id
+        ]
+        self._table.batch_write(deletes=found)
+        return len(found)
 
     @staticmethod
     def to_item(session: Session) -> Item:
@@ -67,6 +101,7 @@ class SessionRepository:
             "user_id": session.user_id,
             "client": session.client.value,
             "device_id": session.device_id,
+            "device_epoch": session.device_epoch if session.device_id else None,
             "created_at": iso_ms(session.created_at),
             "expires_at": iso_ms(session.expires_at),
             "ttl": epoch(session.expires_at),
@@ -82,6 +117,7 @@ class SessionRepository:
             created_at=parse_ms(item["created_at"]),
             expires_at=parse_ms(item["expires_at"]),
             device_id=item.get("device_id"),
+            device_epoch=int(item.get("device_epoch") or 0),
         )
 
 

@@ -1,11 +1,15 @@
-"""Bearer tokens: `<domain>.<user id>.<secret>`, the secret being 32 random bytes (base64url).
+"""Bearer tokens: `<domain>.<user id>.<secret>`, or `<domain>.<user id>.<device>.<secret>` for a
+token bound to a mobile device (the device's own id, base64url), the secret being 32 random
+bytes (base64url).
 
-The domain and user id in the clear let the request path fetch token, user and domain in one
-BatchGetItem; only SHA-256 of the whole string is stored, so a token cannot be rebuilt from the
-table and editing its clear part gives a hash that matches nothing."""
+The clear part lets the request path fetch token, user, domain (and device) in one BatchGetItem;
+only SHA-256 of the whole string is stored, so a token cannot be rebuilt from the table and
+editing its clear part gives a hash that matches nothing."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -21,10 +25,23 @@ class ParsedToken:
     domain: str
     user_id: str
     token_hash: str
+    device_id: str | None = None
 
 
-def new_token(domain: str, user_id: str) -> str:
-    return f"{domain}.{user_id}.{secrets.token_urlsafe(SECRET_BYTES)}"
+def new_token(domain: str, user_id: str, device_id: str | None = None) -> str:
+    device = f"{encode_device_id(device_id)}." if device_id is not None else ""
+    return f"{domain}.{user_id}.{device}{secrets.token_urlsafe(SECRET_BYTES)}"
+
+
+def encode_device_id(device_id: str) -> str:
+    return base64.urlsafe_b64encode(device_id.encode()).decode().rstrip("=")
+
+
+def decode_device_id(encoded: str) -> str | None:
+    try:
+        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
+    except (binascii.Error, ValueError):
+        return None
 
 
 def hash_token(token: str) -> str:
@@ -33,9 +50,12 @@ def hash_token(token: str) -> str:
 
 def parse_token(token: str) -> ParsedToken | None:
     parts = token.split(".")
-    if len(parts) != 3:
+    if len(parts) not in (3, 4):
         return None
-    domain, user_id, secret = parts
+    domain, user_id, secret = parts[0], parts[1], parts[-1]
     if not DOMAIN_NAME.match(domain) or not ids.is_id(user_id) or len(secret) < 40:
         return None
-    return ParsedToken(domain=domain, user_id=user_id, token_hash=hash_token(token))
+    device_id = decode_device_id(parts[2]) if len(parts) == 4 else None
+    if len(parts) == 4 and not device_id:
+        return None
+    return ParsedToken(domain=domain, user_id=user_id, token_hash=hash_token(token), device_id=device_id)

@@ -276,11 +276,13 @@ class UserDeletionService:
         return page.cursor is None
 
     def _user_items(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
-        """Tokens, invitation, devices, 2FA data...: the user's partition but the profile."""
+        """Tokens, invitation, devices, 2FA data...: the user's partition but the profile, and
+        but a device whose wipe is pending: it stays listed until its app confirms the wipe (a
+        forgotten wipe would leave the network's content readable on the phone)."""
         d, u = job.domain, job.payload["user_id"]
         page = eraser.page(keys.user_pk(d, u), progress.page_size, progress.cursor)
         for item in page.items:
-            if item["sk"] != keys.PROFILE:
+            if item["sk"] != keys.PROFILE and not _wipe_pending(item):
                 eraser.delete_item(item)
                 progress.spend(1)
         progress.cursor = page.cursor
@@ -308,6 +310,10 @@ class UserDeletionService:
             self._table.transact(operations)
         progress.spend(1)
         return True
+
+
+def _wipe_pending(item: Item) -> bool:
+    return bool(item.get("type") == "device" and item.get("wipe") == "pending")
 
 
 def _all(eraser: Eraser, partition: str, index: str | None = None) -> list[Item]:

@@ -99,7 +99,9 @@ def test_marking_a_default_group_runs_as_a_job_through_the_pump(runner: Runner) 
     raise AssertionError(f"the job did not finish: {job}")
 
 
-def _invite_and_accept(runner: Runner, admin: dict[str, str], email: str) -> tuple[str, dict[str, str]]:
+def _invite_and_accept(
+    runner: Runner, admin: dict[str, str], email: str, password: str = "a passphrase to lose"
+) -> tuple[str, dict[str, str]]:
     created = requests.post(
         f"{runner.url}/admin/users",
         headers=admin,
@@ -112,7 +114,7 @@ def _invite_and_accept(runner: Runner, admin: dict[str, str], email: str) -> tup
     accepted = requests.post(
         f"{runner.url}/auth/accept-invite",
         timeout=10,
-        json={"token": token.group(1), "password": "a passphrase to lose"},
+        json={"token": token.group(1), "password": password},
     ).json()
     return created["id"], {"Authorization": f"Bearer {accepted['token']}"}
 

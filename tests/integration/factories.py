@@ -9,7 +9,7 @@ from chalicelib.core import ids
 from chalicelib.domain.models import DomainStatus, Role, User, UserStatus
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
-from chalicelib.repositories.users import UserRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.passwords import PasswordHasher
 from tests.conftest import ADMIN_PASSWORD
 
@@ -32,7 +32,8 @@ def add_user(
         created_at=datetime.now(UTC),
     )
     table = Table()
-    table.transact(UserRepository(table).create_ops(user, PasswordHasher().hash(password)))
+    operations = UserRepository(table).create_ops(user, PasswordHasher().hash(password))
+    table.transact(operations + UserIndexRepository(table).put_ops(user))
     return user
 
 

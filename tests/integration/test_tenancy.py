@@ -15,6 +15,7 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.dynamo import Table
 from tests.conftest import PLATFORM_KEY, Api, error_of
 from tests.integration.tenancy_content import ROUTE_CHECKS as content_checks
+from tests.integration.tenancy_devices import ROUTE_CHECKS as device_checks
 from tests.integration.tenancy_users import ROUTE_CHECKS as user_checks
 
 
@@ -90,6 +91,7 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
 
 ROUTE_CHECKS.update(content_checks)
 ROUTE_CHECKS.update(user_checks)
+ROUTE_CHECKS.update(device_checks)
 
 
 def test_every_route_has_a_tenancy_check() -> None:
