@@ -97,6 +97,42 @@ def _login(password: str = PASSWORD) -> dict[str, str]:
     return {"domain": DOMAIN, "email": EMAIL, "password": password, "client": "web"}
 
 
+def _count_rows(bench: Bench) -> tuple[list[tuple[str, list[str], int | None]], str]:
+    """AWS calls of each measured request; returns the rows and a token for the timing loop."""
+    warm_token = bench.expect(200, "POST", "/auth/login", body=_login())["token"]
+    rows: list[tuple[str, list[str], int | None]] = []
+    calls, answer = bench.counted(200, "POST", "/auth/login", body=_login())
+    token = answer["token"]
+    rows.append(("POST /auth/login (ok)", calls, LOGIN_TARGET))
+    calls, _ = bench.counted(401, "POST", "/auth/login", body=_login("wrong password!"))
+    rows.append(("POST /auth/login (wrong password)", calls, LOGIN_TARGET))
+    calls, _ = bench.counted(200, "POST", "/auth/login", body=_login())
+    rows.append(("POST /auth/login (ok, clears failures)", calls, LOGIN_TARGET))
+    unbound_me: list[str] = []
+    for path in ("/me", "/admin/audit"):
+        calls, _ = bench.counted(200, "GET", path, token)
+        rows.append((f"GET {path}", calls, GET_TARGET))
+        unbound_me = unbound_me or calls
+    device = {
+        "device_id": "bench-phone",
+        "type": "android",
+        "name": "Bench",
+        "os_version": "15",
+        "app_version": "1.0",
+    }
+    app_login = {**_login(), "client": "android", "device": device}
+    calls, answer = bench.counted(200, "POST", "/auth/login", body=app_login)
+    rows.append(("POST /auth/login (android, new device)", calls, LOGIN_TARGET))
+    calls, _ = bench.counted(200, "GET", "/me", answer["token"])
+    # a device-bound request: no more calls than the same request unbound
+    rows.append(("GET /me (device-bound token)", calls, len(unbound_me)))
+    calls, _ = bench.counted(200, "POST", "/auth/logout", warm_token)
+    rows.append(("POST /auth/logout", calls, None))
+    calls, _ = bench.counted(200, "GET", "/health")
+    rows.append(("GET /health", calls, 0))
+    return rows, token
+
+
 def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, float]:
     """Calls per request (label, operations, target) and median seconds of GET /health and GET /me."""
     from chalice.test import Client
@@ -125,22 +161,7 @@ def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, 
                 admin = {"email": EMAIL, "first_name": "B", "last_name": "A", "password": PASSWORD}
                 domain = {"domain": DOMAIN, "plan": "business", "billing": "monthly", "hipaa": False}
                 bench.expect(201, "POST", "/platform/domains", body={**domain, "admin": admin})
-                warm_token = bench.expect(200, "POST", "/auth/login", body=_login())["token"]
-                rows: list[tuple[str, list[str], int | None]] = []
-                calls, answer = bench.counted(200, "POST", "/auth/login", body=_login())
-                token = answer["token"]
-                rows.append(("POST /auth/login (ok)", calls, LOGIN_TARGET))
-                calls, _ = bench.counted(401, "POST", "/auth/login", body=_login("wrong password!"))
-                rows.append(("POST /auth/login (wrong password)", calls, LOGIN_TARGET))
-                calls, _ = bench.counted(200, "POST", "/auth/login", body=_login())
-                rows.append(("POST /auth/login (ok, clears failures)", calls, LOGIN_TARGET))
-                for path in ("/me", "/admin/audit"):
-                    calls, _ = bench.counted(200, "GET", path, token)
-                    rows.append((f"GET {path}", calls, GET_TARGET))
-                calls, _ = bench.counted(200, "POST", "/auth/logout", warm_token)
-                rows.append(("POST /auth/logout", calls, None))
-                calls, _ = bench.counted(200, "GET", "/health")
-                rows.append(("GET /health", calls, 0))
+                rows, token = _count_rows(bench)
 
                 health: list[float] = []
                 me: list[float] = []
