@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import sys
 import time
 from collections import Counter, defaultdict
@@ -71,24 +70,6 @@ def _isolate_path() -> None:
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     sys.path.insert(0, str(ROOT))
-
-
-def _configure_env() -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        OC_PLATFORM_KEY=PLATFORM_KEY,
-    )
-    for name in (
-        "OC_AWS_ENDPOINT_URL",
-        "OC_PLATFORM_KEY_SSM_PARAM",
-        "OC_DELETE_STEP_ITEMS",  # the default step budget is what is measured
-        "AWS_SESSION_TOKEN",
-        "AWS_PROFILE",
-    ):
-        os.environ.pop(name, None)
 
 
 class CallLog:
@@ -496,7 +477,9 @@ def _report(a: Result, b: Result) -> list[str]:
 
 def main() -> int:
     _isolate_path()
-    _configure_env()
+    from bench.harness import configure_env
+
+    configure_env(PLATFORM_KEY, ("OC_DELETE_STEP_ITEMS",))
     from chalicelib.core import aws
 
     log = CallLog()

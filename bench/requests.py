@@ -38,18 +38,6 @@ def _isolate_path() -> None:
     sys.path.insert(0, str(ROOT))
 
 
-def _configure_env() -> None:
-    os.environ.update(
-        AWS_ACCESS_KEY_ID="testing",
-        AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106 - moto's dummy credentials
-        AWS_DEFAULT_REGION="us-east-1",
-        AWS_REGION="us-east-1",
-        OC_PLATFORM_KEY=PLATFORM_KEY,
-    )
-    for name in ("OC_AWS_ENDPOINT_URL", "OC_PLATFORM_KEY_SSM_PARAM", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        os.environ.pop(name, None)
-
-
 class CallLog:
     """Every AWS API call made by a hooked client, as `service.Operation` (retries not counted)."""
 
@@ -210,7 +198,9 @@ def measure_imports() -> dict[str, tuple[float, bool, bool]]:
 
 def main() -> int:
     _isolate_path()
-    _configure_env()
+    from bench.harness import configure_env
+
+    configure_env(PLATFORM_KEY, ())
     failures: list[str] = []
 
     rows, health_s, me_s = measure_requests()

@@ -241,52 +241,44 @@ class UserDeletionService:
         return page.cursor is None
 
     def _messages(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
-        """The user's messages elsewhere, and the attachments they carried."""
+        """The user's messages elsewhere, and the attachments they carried (keys built from the
+        message: no read)."""
         d, u = job.domain, job.payload["user_id"]
-        page = eraser.page(keys.user_messages_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1")
-        for message in page.items:
+
+        def erase(message: Item) -> int:
             eraser.delete_item(message)
             container = message["pk"].removeprefix(f"D#{d}#").removesuffix("#MSGS")
-            for file_id in message.get("file_ids") or []:
+            file_ids = message.get("file_ids") or []
+            for file_id in file_ids:
                 eraser.delete_key(keys.file_pk(d, file_id), keys.attachment_sk(container, message["sk"]))
-            progress.spend(1 + len(message.get("file_ids") or []))
-        progress.cursor = page.cursor
-        return page.cursor is None
+            return 1 + len(file_ids)
+
+        return _erase_pages(eraser, progress, keys.user_messages_gsi1pk(d, u), "gsi1", erase)
 
     def _files(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
-        d, u = job.domain, job.payload["user_id"]
-        page = eraser.page(keys.user_files_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1")
-        for file in page.items:
+        def erase(file: Item) -> int:
             eraser.delete_item(file)
             if file.get("s3_key"):
                 eraser.delete_object(file["s3_key"])
-            progress.spend(1)
-        progress.cursor = page.cursor
-        return page.cursor is None
+            return 1
+
+        partition = keys.user_files_gsi1pk(job.domain, job.payload["user_id"])
+        return _erase_pages(eraser, progress, partition, "gsi1", erase)
 
     def _memberships(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
-        d, u = job.domain, job.payload["user_id"]
-        page = eraser.page(
-            keys.user_memberships_gsi1pk(d, u), progress.page_size, progress.cursor, index="gsi1"
-        )
-        for membership in page.items:
-            eraser.delete_item(membership)
-            progress.spend(1)
-        progress.cursor = page.cursor
-        return page.cursor is None
+        partition = keys.user_memberships_gsi1pk(job.domain, job.payload["user_id"])
+        return _erase_pages(eraser, progress, partition, "gsi1", lambda item: _delete(eraser, item))
 
     def _user_items(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
         """Tokens, invitation, devices, 2FA data...: the user's partition but the profile, and
         but a device whose wipe is pending: it stays listed until its app confirms the wipe (a
         forgotten wipe would leave the network's content readable on the phone)."""
-        d, u = job.domain, job.payload["user_id"]
-        page = eraser.page(keys.user_pk(d, u), progress.page_size, progress.cursor)
-        for item in page.items:
-            if item["sk"] != keys.PROFILE and not _wipe_pending(item):
-                eraser.delete_item(item)
-                progress.spend(1)
-        progress.cursor = page.cursor
-        return page.cursor is None
+
+        def erase(item: Item) -> int:
+            keep = item["sk"] == keys.PROFILE or _wipe_pending(item)
+            return 0 if keep else _delete(eraser, item)
+
+        return _erase_pages(eraser, progress, keys.user_pk(job.domain, job.payload["user_id"]), None, erase)
 
     def _finish(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
         """The profile last, with the seat and the audit entry, once."""
@@ -310,6 +302,23 @@ class UserDeletionService:
             self._table.transact(operations)
         progress.spend(1)
         return True
+
+
+def _erase_pages(
+    eraser: Eraser, progress: _Progress, partition: str, index: str | None, erase: Callable[[Item], int]
+) -> bool:
+    """One page of a partition or index from the step's cursor, each item through `erase`
+    (which answers how many items it deleted); True once the partition is exhausted."""
+    page = eraser.page(partition, progress.page_size, progress.cursor, index=index)
+    for item in page.items:
+        progress.spend(erase(item))
+    progress.cursor = page.cursor
+    return page.cursor is None
+
+
+def _delete(eraser: Eraser, item: Item) -> int:
+    eraser.delete_item(item)
+    return 1
 
 
 def _wipe_pending(item: Item) -> bool:

@@ -94,3 +94,13 @@ def emails_sent(runner: Runner) -> list[dict[str, Any]]:
     """Every email the emulator's SES received, read from moto server's data endpoint."""
     data = requests.get(f"http://127.0.0.1:{runner.aws_port}/moto-api/data.json", timeout=10).json()
     return list(data.get("ses", {}).get("Message", []))
+
+
+def admin_headers(runner: Runner) -> dict[str, str]:
+    """The demo admin's Authorization header."""
+    login = requests.post(
+        f"{runner.url}/auth/login",
+        timeout=10,
+        json={"domain": "demo", "email": "admin@demo.local", "password": DEMO_PASSWORD},
+    )
+    return {"Authorization": f"Bearer {login.json()['token']}"}

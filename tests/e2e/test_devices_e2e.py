@@ -5,18 +5,9 @@ from __future__ import annotations
 
 import requests
 
-from tests.e2e.conftest import DEMO_PASSWORD, Runner
+from tests.e2e.conftest import Runner, admin_headers
 
 PASSWORD = "the app user's passphrase"
-
-
-def _admin(runner: Runner) -> dict[str, str]:
-    login = requests.post(
-        f"{runner.url}/auth/login",
-        timeout=10,
-        json={"domain": "demo", "email": "admin@demo.local", "password": DEMO_PASSWORD},
-    )
-    return {"Authorization": f"Bearer {login.json()['token']}"}
 
 
 def _app_login(runner: Runner) -> requests.Response:
@@ -40,7 +31,7 @@ def _app_login(runner: Runner) -> requests.Response:
 
 
 def test_the_app_and_the_admin_play_the_device_protocol(runner: Runner) -> None:
-    admin = _admin(runner)
+    admin = admin_headers(runner)
     # a member of the demo domain, with a password (invited, then accepted through the link's token)
     from tests.e2e.test_users_e2e import _invite_and_accept
 

@@ -9,20 +9,11 @@ import time
 import boto3
 import requests
 
-from tests.e2e.conftest import DEMO_PASSWORD, Runner, emails_sent
-
-
-def _admin(runner: Runner) -> dict[str, str]:
-    login = requests.post(
-        f"{runner.url}/auth/login",
-        timeout=10,
-        json={"domain": "demo", "email": "admin@demo.local", "password": DEMO_PASSWORD},
-    )
-    return {"Authorization": f"Bearer {login.json()['token']}"}
+from tests.e2e.conftest import Runner, admin_headers, emails_sent
 
 
 def test_invite_accept_sign_in_and_deactivate(runner: Runner) -> None:
-    admin = _admin(runner)
+    admin = admin_headers(runner)
     created = requests.post(
         f"{runner.url}/admin/users",
         headers=admin,
@@ -76,7 +67,7 @@ def test_invite_accept_sign_in_and_deactivate(runner: Runner) -> None:
 
 
 def test_marking_a_default_group_runs_as_a_job_through_the_pump(runner: Runner) -> None:
-    admin = _admin(runner)
+    admin = admin_headers(runner)
     group = requests.get(f"{runner.url}/admin/groups?default=true", headers=admin, timeout=10).json()[
         "items"
     ][0]
@@ -120,7 +111,7 @@ def _invite_and_accept(
 
 
 def test_delete_a_user_and_their_content_goes_everywhere(runner: Runner) -> None:
-    admin = _admin(runner)
+    admin = admin_headers(runner)
     user_id, user = _invite_and_accept(runner, admin, "e2e.deleted@demo.local")
     group = requests.post(f"{runner.url}/groups", headers=user, timeout=10, json={"name": "Soon gone"}).json()
     upload = requests.post(

@@ -1,0 +1,24 @@
+"""What the benches share: the moto-in-process environment they run in.
+
+Imported after the bench has put the project root on sys.path (each script does that first:
+`python bench/x.py` puts bench/ first, where bench/requests.py would shadow the requests package)."""
+
+from __future__ import annotations
+
+import os
+
+MOTO_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+CLEARED = ("OC_AWS_ENDPOINT_URL", "OC_PLATFORM_KEY_SSM_PARAM", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+def configure_env(platform_key: str, also_clear: tuple[str, ...] = ()) -> None:
+    """moto's dummy credentials, our platform key, and none of the settings that would point the
+    app elsewhere or change what is measured."""
+    os.environ.update(MOTO_ENV, OC_PLATFORM_KEY=platform_key)
+    for name in CLEARED + also_clear:
+        os.environ.pop(name, None)
