@@ -29,6 +29,7 @@ def read_new_message() -> NewMessage:
 @bp.route("/groups", methods=["POST"])
 @any_user
 def create_group(principal: Principal) -> Response:
+    services().groups.check_can_create(principal)  # 403 before any 400
     body = json_body()
     name = body.required_string("name", max_length=MAX_NAME)
     description = body.string("description", required=False, max_length=MAX_DESCRIPTION) or ""

@@ -31,7 +31,26 @@ def parse_json_object(raw: bytes | None) -> Body:
         raise BadRequest("The body nests too deeply to be read.", "invalid_json") from None
     if not isinstance(data, dict):
         raise BadRequest(f"The body must be a JSON object, not {_json_type(data)}.", "invalid_body")
+    if not _encodable(data):
+        raise BadRequest(
+            "The body holds a string that is not valid Unicode (lone surrogate).", "invalid_json"
+        )
     return Body(data)
+
+
+def _encodable(value: Any) -> bool:
+    """JSON's \\u escapes can name half a surrogate pair, which no store or hash can take."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_encodable(v) for v in value)
+    return True
 
 
 class Body:

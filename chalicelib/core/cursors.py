@@ -32,21 +32,29 @@ def decode_cursor(cursor: str | None, partition_attr: str, partition: str) -> Ke
         key: Any = json.loads(base64.urlsafe_b64decode(padded.encode()))
     except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError):
         raise _invalid() from None
-    if not _is_key(key) or key.get(partition_attr) != {"S": partition}:
+    if not _is_key(key, _key_attributes(partition_attr)) or key.get(partition_attr) != {"S": partition}:
         raise _invalid()
     return key  # type: ignore[no-any-return]
 
 
-def _is_key(key: Any) -> bool:
-    if not isinstance(key, dict) or not 1 <= len(key) <= 4:
+def _key_attributes(partition_attr: str) -> set[str]:
+    """The attributes of a LastEvaluatedKey: the table's keys, plus the index's for an index."""
+    if partition_attr == "pk":
+        return {"pk", "sk"}
+    index = partition_attr.removesuffix("pk")
+    return {"pk", "sk", f"{index}pk", f"{index}sk"}
+
+
+def _is_key(key: Any, attributes: set[str]) -> bool:
+    """Exactly the key attributes of the table (or index), each a non-empty string."""
+    if not isinstance(key, dict) or set(key) != attributes:
         return False
     return all(
-        isinstance(name, str)
-        and isinstance(value, dict)
-        and len(value) == 1
-        and next(iter(value)) in ("S", "N")
-        and isinstance(next(iter(value.values())), str)
-        for name, value in key.items()
+        isinstance(value, dict)
+        and set(value) == {"S"}
+        and isinstance(value["S"], str)
+        and 0 < len(value["S"]) <= 2048
+        for value in key.values()
     )
 
 

@@ -15,7 +15,7 @@ from chalicelib.core import ids
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.devices import Device, DeviceInfo, Wipe
 from chalicelib.repositories import keys
-from chalicelib.repositories.dynamo import ConditionFailed, Item, Table
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, ConditionFailed, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 from chalicelib.services.tokens import decode_device_id, encode_device_id
 
@@ -46,11 +46,16 @@ class DeviceRepository:
         item = self._table.get(*self.key(domain, user_id, device_id))
         return self.from_item(item) if item else None
 
-    def put_op(self, device: Device) -> dict[str, Any]:
-        return self._table.put_op(self.to_item(device))
-
-    def save(self, device: Device) -> None:
-        self._table.put(self.to_item(device))
+    def put_op(self, device: Device, read: Device | None) -> dict[str, Any]:
+        """Writes the device if its state is still the one read (`read` None: if it is new), so
+        an admin's disable or wipe and an app's login or confirmation never overwrite each other."""
+        if read is None:
+            return self._table.put_op(self.to_item(device), ITEM_IS_NEW)
+        condition = Condition(
+            "epoch = :epoch AND disabled = :disabled AND wipe = :wipe",
+            {":epoch": read.epoch, ":disabled": read.disabled, ":wipe": read.wipe.value},
+        )
+        return self._table.put_op(self.to_item(device), condition)
 
     def touch(self, device: Device, now: datetime, cutoff: datetime) -> None:
         """last_activity = now, unless another request of the same minute wrote it first."""

@@ -238,16 +238,20 @@ class Table:
             raise ValueError(f"a transaction holds at most {TRANSACTION_LIMIT} operations")
         from botocore.exceptions import ClientError
 
-        try:
-            self.client.transact_write_items(TransactItems=list(operations))
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = error.response.get("CancellationReasons") or []
-            failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
-            if not failed and reasons:
-                raise
-            raise ConditionFailed(failed) from None
+        for attempt in itertools.count():
+            try:
+                self.client.transact_write_items(TransactItems=list(operations))
+                return
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = error.response.get("CancellationReasons") or []
+                failed = [i for i, r in enumerate(reasons) if r.get("Code") == "ConditionalCheckFailed"]
+                if failed:
+                    raise ConditionFailed(failed) from None
+                if attempt >= 2:  # another transaction kept touching the same items
+                    raise ConditionFailed([]) from None
+                time.sleep(_RETRY_DELAYS[attempt])
 
     def batch_write(self, puts: Iterable[Mapping[str, Any]] = (), deletes: Iterable[KeyPair] = ()) -> int:
         """BatchWriteItem, 25 requests a call, unprocessed items retried. Returns calls made."""

@@ -61,11 +61,17 @@ class UserRepository:
         item = self._table.get(*self.email_key(domain, email))
         return self.credentials_from_item(item) if item else None
 
-    def save_op(self, user: User, expected_status: str) -> dict[str, Any]:
-        """Overwrites the profile if its status is still the one read (no lost update)."""
+    def save_op(self, user: User, read: User) -> dict[str, Any]:
+        """Overwrites the profile if its status and role are still those read (and no deletion
+        began): the seat and admin counters move with them, so a change made from a stale read
+        must not land."""
         return self._table.put_op(
             self.to_item(user),
-            Condition("#status = :expected", {":expected": expected_status}, {"#status": "status"}),
+            Condition(
+                "#status = :status AND #role = :role AND attribute_not_exists(deletion_requested)",
+                {":status": read.status.value, ":role": read.role.value},
+                {"#status": "status", "#role": "role"},
+            ),
         )
 
     def set_password_op(self, domain: str, email: str, password_hash: str) -> dict[str, Any]:

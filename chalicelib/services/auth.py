@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from chalicelib.core.clock import Clock
-from chalicelib.core.errors import Forbidden, InvalidField, Unauthorized
+from chalicelib.core.errors import Conflict, Forbidden, InvalidField, Unauthorized
 from chalicelib.core.log import get_logger
 from chalicelib.domain import devices, rules
 from chalicelib.domain.devices import Device, DeviceInfo, DeviceStatus
@@ -101,7 +101,7 @@ class AuthService:
             device = devices.register_login(
                 known_device, device_info, user.name, user.email, domain_name, user.id, now
             )
-            writes.append(self._devices.put_op(device))
+            writes.append(self._devices.put_op(device, known_device))
         token, session = new_session(domain_name, user.id, client, now, device)
         writes.append(self._sessions.create_op(session))
         if failures is not None:
@@ -109,7 +109,12 @@ class AuthService:
         if len(writes) == 1:
             self._sessions.create(session)
         else:
-            self._table.transact(writes)
+            try:
+                self._table.transact(writes)
+            except ConditionFailed:
+                raise Conflict(
+                    "This device changed at the same moment; sign in again.", "concurrent_change"
+                ) from None
         return LoginResult(token=token, session=session, user=user, domain=domain)
 
     def _count_failure(self, domain: str, email: str, previous: LoginFailures | None) -> None:
@@ -143,7 +148,7 @@ class AuthService:
         if parsed.device_id is not None and (device is None or session.device_id != parsed.device_id):
             raise Unauthorized(INVALID_TOKEN, "invalid_token")
         check_domain_open(domain)
-        if user.status is not UserStatus.ACTIVE:
+        if user.status is not UserStatus.ACTIVE or user.deletion_requested:
             raise Unauthorized(INVALID_TOKEN, "invalid_token")
         if device is not None:
             if heartbeat:

@@ -10,7 +10,7 @@ from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.cursors import decode_cursor, encode_cursor
-from chalicelib.core.errors import NotFound
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.domain.models import AuditEntry, Group, Principal
 from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository
@@ -22,6 +22,9 @@ from chalicelib.services.jobs import JobService, StepOutcome
 from chalicelib.services.transaction import Transaction
 
 ADD_MEMBERS = "default_group.add_members"
+# Every user joins every default group in the transaction that creates or activates the user
+# (at most 100 operations): the cap keeps room for the user's own items.
+MAX_DEFAULT_GROUPS = 20
 STEP_SIZE = 500  # roster entries a job step reads (a few seconds of work)
 
 
@@ -62,6 +65,11 @@ class DefaultGroupService:
         group = self.get(principal, group_id)
         if group.is_default == default:
             return group, None
+        if default and len(self._defaults(principal.domain)) >= MAX_DEFAULT_GROUPS:
+            raise Conflict(
+                f"A domain has at most {MAX_DEFAULT_GROUPS} default groups; unmark one first.",
+                "too_many_default_groups",
+            )
         changed = replace(group, is_default=default)
         entry = AuditEntry(
             at=self._clock.now(),
@@ -86,6 +94,10 @@ class DefaultGroupService:
             run_inline=users <= get_settings().inline_job_users,
         )
         return changed, job
+
+    def _defaults(self, domain: str) -> list[Group]:
+        groups, _ = self._groups.list_groups(domain, True, MAX_DEFAULT_GROUPS + 1, None)
+        return groups
 
     def add_members_step(self, job: Job) -> StepOutcome:
         """Adds the next STEP_SIZE roster entries' active and invited users who are not members

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.cursors import decode_cursor, encode_cursor
-from chalicelib.core.errors import NotFound
+from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.domain import devices as rules
 from chalicelib.domain.devices import Device, DeviceStatus
 from chalicelib.domain.models import AuditEntry, Principal
@@ -20,6 +20,10 @@ from chalicelib.services.transaction import Transaction
 
 ADMIN_ACTIONS = {"disable": rules.disable, "enable": rules.enable, "wipe": rules.request_wipe}
 AUDITED_AS = {"disable": "device.disabled", "enable": "device.enabled", "wipe": "device.wipe_requested"}
+
+
+def _changed() -> Conflict:
+    return Conflict("This device changed at the same moment; read it again and retry.", "concurrent_change")
 
 
 def device_not_found() -> NotFound:
@@ -66,7 +70,8 @@ class DeviceService:
                 details={"device_id": device.device_id, "ordered": device.wipe is rules.Wipe.PENDING},
             )
             tx = Transaction(self._table)
-            tx.add(self._devices.put_op(wiped), self._audit.append_op(principal.domain, entry))
+            tx.add(self._devices.put_op(wiped, device), on_condition_failed=_changed())
+            tx.add(self._audit.append_op(principal.domain, entry))
             tx.commit()
         self._sessions.delete_all_of_device(device.domain, device.user_id, device.device_id)
         return wiped
@@ -97,7 +102,8 @@ class DeviceService:
             },
         )
         tx = Transaction(self._table)
-        tx.add(self._devices.put_op(changed), self._audit.append_op(principal.domain, entry))
+        tx.add(self._devices.put_op(changed, device), on_condition_failed=_changed())
+        tx.add(self._audit.append_op(principal.domain, entry))
         tx.commit()
         return changed
 

@@ -56,10 +56,13 @@ class GroupAccess:
     group: Group
     membership: Membership | None
     domain_admin: bool
+    guest: bool = False
 
     @property
     def is_group_admin(self) -> bool:
-        return self.membership is not None and self.membership.role is GroupRole.ADMIN
+        """A guest is never one in effect, even with a group-admin membership from before the
+        demotion to guest."""
+        return not self.guest and self.membership is not None and self.membership.role is GroupRole.ADMIN
 
     @property
     def can_manage(self) -> bool:
@@ -99,9 +102,12 @@ class GroupService:
 
     # --- groups ------------------------------------------------------------------------------
 
-    def create(self, principal: Principal, name: str, description: str) -> tuple[Group, Membership]:
+    def check_can_create(self, principal: Principal) -> None:
         if principal.role is Role.GUEST:
             raise Forbidden("Guests cannot create groups.", "guest_not_allowed")
+
+    def create(self, principal: Principal, name: str, description: str) -> tuple[Group, Membership]:
+        self.check_can_create(principal)
         now = self._clock.now()
         group = Group(
             id=ids.new_id(),
@@ -139,7 +145,7 @@ class GroupService:
         domain_admin = principal.role is Role.ADMIN
         if group is None or (membership is None and not domain_admin):
             raise group_not_found()
-        return GroupAccess(group, membership, domain_admin)
+        return GroupAccess(group, membership, domain_admin, guest=principal.role is Role.GUEST)
 
     # --- members -----------------------------------------------------------------------------
 

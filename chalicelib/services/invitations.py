@@ -92,7 +92,7 @@ class InvitationService:
             self._invites.consume_op(domain.name, user.id, parsed.token_hash),
             on_condition_failed=invalid_invite(),
         )
-        tx.add(self._users.save_op(after, UserStatus.INVITED.value), on_condition_failed=invalid_invite())
+        tx.add(self._users.save_op(after, user), on_condition_failed=invalid_invite())
         tx.add(self._users.set_password_op(domain.name, user.email, self._hasher.hash(acceptance.password)))
         tx.add(*self._index.replace_ops(user, after))
         if after.role is Role.ADMIN:

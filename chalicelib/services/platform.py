@@ -177,9 +177,9 @@ class PlatformService:
         try:
             self._table.transact(operations)
         except ConditionFailed as failure:
-            if 0 in failure.failed:
+            if 0 in failure.failed or not failure.failed:
                 raise Conflict(f"The domain {domain.name} already exists.", "domain_exists") from None
-            raise
+            raise Conflict(f"The domain {domain.name} is being created right now.", "domain_exists") from None
         log.info("domain provisioned", extra={"fields": {"domain": domain.name}})
         return Provisioned(domain=domain, admin=admin, groups=groups)
 

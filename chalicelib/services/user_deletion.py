@@ -114,7 +114,7 @@ class UserDeletionService:
             raise Conflict("You cannot delete yourself; ask another admin.", "cannot_delete_self")
         hidden = replace(user, deletion_requested=True)
         tx = Transaction(self._table)
-        tx.add(self._profiles.save_op(hidden, user.status.value), on_condition_failed=_changed())
+        tx.add(self._profiles.save_op(hidden, user), on_condition_failed=_changed())
         tx.add(self._profiles.delete_email_op(user))
         tx.add(*[self._table.delete_op(pk, sk) for pk, sk in self._index_keys(user)])
         tx.add(self._invites.delete_op(user.domain, user.id))

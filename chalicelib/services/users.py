@@ -157,7 +157,7 @@ class UserService:
         if after == before:
             return before
         tx = Transaction(self._table)
-        tx.add(self._users.save_op(after, before.status.value), on_condition_failed=_changed())
+        tx.add(self._users.save_op(after, before), on_condition_failed=_changed())
         tx.add(*self._index.replace_ops(before, after))
         admins = _active_admin(after) - _active_admin(before)
         if admins:
@@ -219,7 +219,7 @@ class UserService:
             raise Conflict("You cannot deactivate yourself; ask another admin.", "cannot_deactivate_self")
         after = replace(before, status=UserStatus.DEACTIVATED)
         tx = Transaction(self._table)
-        tx.add(self._users.save_op(after, before.status.value), on_condition_failed=_changed())
+        tx.add(self._users.save_op(after, before), on_condition_failed=_changed())
         tx.add(*self._index.replace_ops(before, after))
         tx.add(
             self._domains.counters_op(principal.domain, seats=-1, admins=-_active_admin(before)),
@@ -246,7 +246,7 @@ class UserService:
             self._domains.counters_op(principal.domain, seats=1, admins=_active_admin(after)),
             on_condition_failed=seat_limit_reached(),
         )
-        tx.add(self._users.save_op(after, before.status.value), on_condition_failed=_changed())
+        tx.add(self._users.save_op(after, before), on_condition_failed=_changed())
         tx.add(*self._index.replace_ops(before, after))
         tx.add(*self._joiner.join_ops(after, now), on_condition_failed=_changed())
         tx.add(self._audit_op(principal, "user.activated", after, {"email": after.email}))
