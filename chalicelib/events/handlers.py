@@ -25,11 +25,14 @@ def on_job(event: SQSEvent) -> None:
     _each_record(event, jobs.handle_message)
 
 
-def _each_record(event: SQSEvent, handle: Callable[[str], object]) -> None:
-    """Calls the per-record function with the message id as the log correlation key."""
+def _each_record(event: SQSEvent, handle: Callable[[str, int], object]) -> None:
+    """Calls the per-record function with the message id as the log correlation key, and how
+    many times SQS has delivered the message (the last delivery may give up cleanly)."""
     for record in event:
-        token = correlation_id.set(record.to_dict().get("messageId"))
+        raw = record.to_dict()
+        token = correlation_id.set(raw.get("messageId"))
         try:
-            handle(record.body)
+            receives = int((raw.get("attributes") or {}).get("ApproximateReceiveCount", 1))
+            handle(record.body, receives)
         finally:
             correlation_id.reset(token)

@@ -19,8 +19,14 @@ from chalicelib.core.log import get_logger
 log = get_logger(__name__)
 
 
-def handle_message(body: str) -> bool:
-    """Runs the job step a message names; returns whether the message named a known kind."""
+# The queue's maxReceiveCount (infra/template.yaml): the delivery after which SQS gives up.
+LAST_DELIVERY = 5
+
+
+def handle_message(body: str, receives: int = 1) -> bool:
+    """Runs the job step a message names; returns whether the message named a known kind. When
+    the last delivery fails too, the job is marked failed (so nobody waits on it forever) and
+    the error is raised again, which sends the message to the dead-letter queue."""
     try:
         message = json.loads(body)
     except ValueError:
@@ -33,5 +39,10 @@ def handle_message(body: str) -> bool:
     if message["kind"] not in jobs.kinds():
         log.warning("unsupported job kind; dropped", extra={"fields": {"kind": message["kind"]}})
         return False
-    jobs.handle(message)
+    try:
+        jobs.handle(message)
+    except Exception:
+        if receives >= LAST_DELIVERY:
+            jobs.mark_failed(message, "the job kept failing; its message is in the dead-letter queue")
+        raise
     return True

@@ -38,7 +38,7 @@ Processor = Callable[[S3Object], None]
 PROCESSORS: dict[str, Processor] = {}
 
 
-def handle_message(body: str) -> int:
+def handle_message(body: str, receives: int = 1) -> int:
     """Handles one SQS message body; returns how many records reached a processor."""
     try:
         notification = json.loads(body)

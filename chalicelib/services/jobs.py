@@ -9,6 +9,7 @@ time (its writes are idempotent, and only one of the two deliveries moves the ch
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -97,6 +98,17 @@ class JobService:
         moved = self._step(job)
         if moved is not None and not moved.finished:
             self._enqueue(moved)
+
+    def mark_failed(self, message: dict[str, Any], reason: str) -> None:
+        job = self._jobs.get(str(message.get("domain")), str(message.get("job_id")))
+        if job is None or job.finished:
+            return
+        failed = replace(
+            job, status="failed", result={**job.result, "error": reason}, updated_at=self._clock.now()
+        )
+        with contextlib.suppress(ConditionFailed):
+            self._jobs.save_step(failed, started_from=job.checkpoint)
+        log.error("job failed for good", extra={"fields": {"job_id": job.id, "kind": job.kind}})
 
     def _step(self, job: Job) -> Job | None:
         step = self._steps[job.kind]

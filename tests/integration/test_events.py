@@ -95,3 +95,23 @@ def _principal(domain: str) -> Any:
     from types import SimpleNamespace
 
     return SimpleNamespace(domain=domain)
+
+
+def test_a_job_failing_at_its_last_delivery_is_marked_failed(client: Any) -> None:
+    from chalicelib.bootstrap import services
+    from chalicelib.services.jobs import StepOutcome
+
+    def step(job: Any) -> StepOutcome:
+        raise RuntimeError("boom")
+
+    jobs = services().jobs
+    jobs.register("test.broken", step)
+    job = jobs.start("acme", "test.broken", total=1, payload={}, actor="test")
+    body = json.dumps({"kind": "test.broken", "domain": "acme", "job_id": job.id, "checkpoint": ""})
+    with pytest.raises(RuntimeError):
+        jobs_module.handle_message(body, receives=1)
+    assert jobs.get(_principal("acme"), job.id).status == "queued"  # SQS will deliver it again
+    with pytest.raises(RuntimeError):
+        jobs_module.handle_message(body, receives=5)
+    failed = jobs.get(_principal("acme"), job.id)
+    assert failed.status == "failed" and "dead-letter" in failed.result["error"]
