@@ -32,6 +32,24 @@ class ContractRequestHandler(ChaliceRequestHandler):
         headers = {"Content-Type": "application/json; charset=utf-8", "X-Request-Id": str(uuid.uuid4())}
         self._send_http_response(404, headers, NOT_FOUND_BODY)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The HTTP server's own refusals (a method it has no handler for, such as TRACE, or a
+        malformed request line) in the contract's body too, as API Gateway would refuse them."""
+        if code == 501:
+            code, error = 405, "method_not_allowed"
+        else:
+            error = "invalid_request" if code < 500 else "internal_error"
+        body = json.dumps(
+            {"error": {"code": error, "message": message or "The request was refused."}}
+        ).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
         print(f"{self.address_string()} {format % args}", flush=True)
 
