@@ -491,11 +491,9 @@ def main() -> int:
         aws._create = original_create
         aws.reset_clients()
     failures = _report(a, b)
-    print()
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    print("result: " + ("FAIL" if failures else "all targets met"))
-    return 1 if failures else 0
+    from bench.harness import conclude
+
+    return conclude(failures)
 
 
 if __name__ == "__main__":

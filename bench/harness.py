@@ -22,3 +22,12 @@ def configure_env(platform_key: str, also_clear: tuple[str, ...] = ()) -> None:
     os.environ.update(MOTO_ENV, OC_PLATFORM_KEY=platform_key)
     for name in CLEARED + also_clear:
         os.environ.pop(name, None)
+
+
+def conclude(failures: list[str]) -> int:
+    """Prints what missed its target and the verdict; the exit status for CI (1 on a miss)."""
+    print()
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    print("result: " + ("FAIL" if failures else "all targets met"))
+    return 1 if failures else 0

@@ -232,11 +232,9 @@ def main() -> int:
     print(f"  GET /health (no AWS, baseline)  {health_s * 1e3:7.2f} ms  1.00")
     print(f"  GET /me (authenticated)         {me_s * 1e3:7.2f} ms  {me_s / health_s:.2f}")
 
-    print()
-    for failure in failures:
-        print(f"FAIL: {failure}")
-    print("result: " + ("FAIL" if failures else "all targets met"))
-    return 1 if failures else 0
+    from bench.harness import conclude
+
+    return conclude(failures)
 
 
 if __name__ == "__main__":
