@@ -179,3 +179,18 @@ def test_deletion_removes_devices_but_never_one_that_must_wipe(api: Api, admin: 
     drain_jobs(client)
     left = api.call("GET", "/admin/devices", token=admin).json_body["items"]
     assert [(d["device_id"], d["status"]) for d in left] == [("tablet", "wipe_pending")]
+
+
+def test_members_get_403_on_the_device_admin_routes(api: Api, admin: str) -> None:
+    mo = add_user("acme", "mo@acme.example")
+    member = app_login(api).json_body["token"]
+    device_id = device_of(api, admin)["id"]
+    for method, path in [
+        ("GET", "/admin/devices"),
+        ("GET", f"/admin/users/{mo.id}/devices"),
+        ("POST", f"/admin/devices/{device_id}/disable"),
+        ("POST", f"/admin/devices/{device_id}/enable"),
+        ("POST", f"/admin/devices/{device_id}/wipe"),
+    ]:
+        assert error_of(api.call(method, path, token=member)) == (403, "forbidden"), path
+    assert device_of(api, admin)["status"] == "active"
