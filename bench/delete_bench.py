@@ -21,7 +21,6 @@ target is missed or the deletion removed the wrong items.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import sys
@@ -173,18 +172,11 @@ class Result:
 def _expect(
     http: Any, status: int, method: str, path: str, token: str | None = None, body: Any = None
 ) -> Any:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    if path.startswith("/platform/"):
-        headers["X-Platform-Key"] = PLATFORM_KEY
-    payload = json.dumps(body) if body is not None else None
-    response = getattr(http, method.lower())(path, headers=headers, body=payload)
-    answer = json.loads(response.body or b"null")
-    if response.status_code != status:
-        raise SystemExit(
-            f"bench: {method} {path} answered {response.status_code}, expected {status}: {answer}"
-        )
+    from bench.harness import send
+
+    got, answer = send(http, PLATFORM_KEY, method, path, token, body)
+    if got != status:
+        raise SystemExit(f"bench: {method} {path} answered {got}, expected {status}: {answer}")
     return answer
 
 

@@ -5,7 +5,9 @@ Imported after the bench has put the project root on sys.path (each script does 
 
 from __future__ import annotations
 
+import json
 import os
+from typing import Any
 
 MOTO_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -31,3 +33,17 @@ def conclude(failures: list[str]) -> int:
         print(f"FAIL: {failure}")
     print("result: " + ("FAIL" if failures else "all targets met"))
     return 1 if failures else 0
+
+
+def send(
+    http: Any, platform_key: str, method: str, path: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
+    """A JSON request through chalice.test's HTTP client: (status, decoded body)."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    if path.startswith("/platform/"):
+        headers["X-Platform-Key"] = platform_key
+    payload = json.dumps(body) if body is not None else None
+    response = getattr(http, method.lower())(path, headers=headers, body=payload)
+    return response.status_code, json.loads(response.body or b"null")

@@ -58,14 +58,9 @@ class Bench:
         self.log = log
 
     def send(self, method: str, path: str, token: str | None = None, body: Any = None) -> tuple[int, Any]:
-        headers = {"Content-Type": "application/json"}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        if path.startswith("/platform/"):
-            headers["X-Platform-Key"] = PLATFORM_KEY
-        payload = json.dumps(body) if body is not None else None
-        response = getattr(self.http, method.lower())(path, headers=headers, body=payload)
-        return response.status_code, json.loads(response.body or b"null")
+        from bench.harness import send as send_json
+
+        return send_json(self.http, PLATFORM_KEY, method, path, token, body)
 
     def expect(self, status: int, method: str, path: str, token: str | None = None, body: Any = None) -> Any:
         got, answer = self.send(method, path, token, body)
