@@ -21,7 +21,9 @@ from chalicelib.repositories.groups import GroupRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import JobQueue, JobRepository
 from chalicelib.repositories.messages import MessageRepository
+from chalicelib.repositories.secrets import SecretBox
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
+from chalicelib.repositories.two_factor import TwoFactorRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services.audit import AuditService
 from chalicelib.services.auth import AuthService
@@ -36,6 +38,7 @@ from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
+from chalicelib.services.two_factor import TwoFactorService
 from chalicelib.services.user_deletion import UserDeletionService
 from chalicelib.services.users import UserService
 
@@ -55,6 +58,7 @@ class Services:
     deletion: UserDeletionService
     bulk: BulkUserService
     devices: DeviceService
+    two_factor: TwoFactorService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -71,6 +75,19 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     invites = InviteRepository(table)
     joiner = DefaultGroupJoiner(table, groups)
     jobs = JobService(JobRepository(table), JobQueue(), clock)
+    two_factor = TwoFactorService(
+        table,
+        TwoFactorRepository(table),
+        users,
+        index,
+        domains,
+        sessions,
+        logins,
+        audit,
+        SecretBox(),
+        EmailSender(),
+        clock,
+    )
     file_repository = FileRepository(table)
     file_service = FileService(file_repository, ObjectStore(), groups, clock)
     user_service = UserService(
@@ -83,11 +100,11 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         platform=PlatformService(
             table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
         ),
-        auth=AuthService(table, logins, sessions, users, DeviceRepository(table), hasher, clock),
+        auth=AuthService(table, logins, sessions, users, DeviceRepository(table), hasher, two_factor, clock),
         audit=AuditService(audit),
         users=user_service,
         invitations=InvitationService(
-            table, invites, users, index, domains, sessions, audit, joiner, hasher, clock
+            table, invites, users, index, domains, sessions, audit, joiner, hasher, two_factor, clock
         ),
         jobs=jobs,
         default_groups=DefaultGroupService(table, DomainGroupRepository(table), domains, audit, jobs, clock),
@@ -106,6 +123,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         deletion=deletion,
         bulk=BulkUserService(user_service, deletion, users, jobs),
         devices=DeviceService(table, DeviceRepository(table), sessions, users, index, audit, clock),
+        two_factor=two_factor,
     )
 
 

@@ -185,8 +185,33 @@ class EmulatorProvisioner:
         self.created.refs[logical_id] = name
         self.created.attributes[(logical_id, "Arn")] = f"arn:aws:s3:::{name}"
 
+    def kms_key(self, logical_id: str, props: dict[str, Any]) -> None:
+        kms = self._clients("kms")
+        key = kms.create_key(
+            Description=props.get("Description", ""),
+            KeySpec=props.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            KeyUsage=props.get("KeyUsage", "ENCRYPT_DECRYPT"),
+        )["KeyMetadata"]
+        if props.get("EnableKeyRotation"):
+            kms.enable_key_rotation(KeyId=key["KeyId"])
+        self.created.refs[logical_id] = key["KeyId"]
+        self.created.attributes[(logical_id, "Arn")] = key["Arn"]
+
+    def kms_alias(self, logical_id: str, props: dict[str, Any]) -> None:
+        """Points the alias at the key just made (an emulator that outlived a run keeps its
+        alias: it is moved, as CloudFormation would on a replaced key)."""
+        kms = self._clients("kms")
+        name, target = props["AliasName"], props["TargetKeyId"]
+        try:
+            kms.create_alias(AliasName=name, TargetKeyId=target)
+        except kms.exceptions.AlreadyExistsException:
+            kms.update_alias(AliasName=name, TargetKeyId=target)
+        self.created.refs[logical_id] = name
+
 
 _HANDLERS = {
+    "AWS::KMS::Key": EmulatorProvisioner.kms_key,
+    "AWS::KMS::Alias": EmulatorProvisioner.kms_alias,
     "AWS::DynamoDB::Table": EmulatorProvisioner.table,
     "AWS::SQS::Queue": EmulatorProvisioner.queue,
     "AWS::SQS::QueuePolicy": EmulatorProvisioner.queue_policy,

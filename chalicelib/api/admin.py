@@ -1,13 +1,15 @@
-"""§4 Domain administration (admins only): the audit log, jobs, the domain's groups and their default flag."""
+"""§4 Domain administration (admins only): the audit log, jobs, the domain's groups and their
+default flag, and the security settings (2FA)."""
 
 from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import admin_only, json_body, json_response, query
-from chalicelib.api.views import admin_group_view, audit_view, job_view, page
+from chalicelib.api.views import admin_group_view, audit_view, job_view, page, security_view
 from chalicelib.bootstrap import services
-from chalicelib.domain.models import Principal
+from chalicelib.domain.models import Principal, TwoFactorMethod
+from chalicelib.domain.two_factor import MAX_VALIDITY_DAYS
 
 bp = Blueprint(__name__)
 
@@ -44,3 +46,20 @@ def set_default_group(principal: Principal, group_id: str) -> Response:
     group, job = services().default_groups.set_default(principal, group_id, default)
     answer = {**admin_group_view(group), "job": job_view(job) if job else None}
     return json_response(answer, 202 if job and not job.finished else 200)
+
+
+@bp.route("/admin/settings/security", methods=["GET"])
+@admin_only
+def get_security_settings(principal: Principal) -> Response:
+    return json_response(security_view(services().two_factor.settings(principal)))
+
+
+@bp.route("/admin/settings/security", methods=["PUT"])
+@admin_only
+def put_security_settings(principal: Principal) -> Response:
+    body = json_body()
+    method = body.choice("two_factor", TwoFactorMethod)
+    validity_days = body.integer("validity_days", minimum=0, maximum=MAX_VALIDITY_DAYS) or 0
+    return json_response(
+        security_view(services().two_factor.update_settings(principal, method, validity_days))
+    )

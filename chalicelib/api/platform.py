@@ -37,7 +37,7 @@ def provision_domain() -> Response:
     provisioned = services().platform.provision(request)
     answer: dict[str, Any] = {
         **domain_view(provisioned.domain),
-        "admin": user_view(provisioned.admin),
+        "admin": user_view(provisioned.admin, provisioned.domain.security),
         "default_groups": [group_summary(g) for g in provisioned.groups],
     }
     return json_response(answer, 201)

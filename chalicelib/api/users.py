@@ -14,7 +14,7 @@ from chalicelib.bootstrap import services
 from chalicelib.core.clock import iso
 from chalicelib.core.errors import InvalidField
 from chalicelib.domain import rules
-from chalicelib.domain.models import ClientKind, Principal, Role, UserStatus
+from chalicelib.domain.models import AuthProvider, ClientKind, Enrolment, Principal, Role, UserStatus
 from chalicelib.services.auth import MOBILE_CLIENTS
 from chalicelib.services.bulk_users import MAX_USERS, BulkAction
 from chalicelib.services.invitations import Acceptance
@@ -42,10 +42,11 @@ def create_user(principal: Principal) -> Response:
         phone=body.string("phone", required=False, max_length=40) or "",
         department=body.string("department", required=False, max_length=FIELD_LENGTH) or "",
         role=body.choice("role", Role, default=Role.MEMBER),
+        auth_provider=body.choice("auth_provider", AuthProvider, default=AuthProvider.PASSWORD),
         send_invite=body.boolean("send_invite", default=False),
     )
     user, invitation = services().users.create(principal, new)
-    return json_response({**user_view(user), "invitation": _invitation(invitation)}, 201)
+    return json_response({**user_view(user, principal.security), "invitation": _invitation(invitation)}, 201)
 
 
 @bp.route("/admin/users", methods=["GET"])
@@ -53,20 +54,22 @@ def create_user(principal: Principal) -> Response:
 def list_users(principal: Principal) -> Response:
     params = query()
     status = params.choice("status", UserStatus)
+    enrolment = params.choice("two_factor", Enrolment)
     users, next_cursor = services().users.search(
         principal,
         params.text("q", max_length=rules.MAX_EMAIL_LENGTH),
         status,
         params.limit(),
         params.cursor(),
+        enrolment,
     )
-    return json_response(page([user_view(u) for u in users], next_cursor))
+    return json_response(page([user_view(u, principal.security) for u in users], next_cursor))
 
 
 @bp.route("/admin/users/{user_id}", methods=["GET"])
 @admin_only
 def get_user(principal: Principal, user_id: str) -> Response:
-    return json_response(user_view(services().users.get(principal, user_id)))
+    return json_response(user_view(services().users.get(principal, user_id), principal.security))
 
 
 @bp.route("/admin/users/{user_id}", methods=["PATCH"])
@@ -81,8 +84,9 @@ def update_user(principal: Principal, user_id: str) -> Response:
         phone=_optional_text(body, "phone", 40),
         department=_optional_text(body, "department", FIELD_LENGTH),
         role=body.choice("role", Role) if body.has("role") else None,
+        auth_provider=body.choice("auth_provider", AuthProvider) if body.has("auth_provider") else None,
     )
-    return json_response(user_view(services().users.update(principal, user_id, changes)))
+    return json_response(user_view(services().users.update(principal, user_id, changes), principal.security))
 
 
 def _optional_text(body: Body, field: str, max_length: int) -> str | None:
@@ -125,13 +129,21 @@ def invite_user(principal: Principal, user_id: str) -> Response:
 @bp.route("/admin/users/{user_id}/deactivate", methods=["POST"])
 @admin_only
 def deactivate_user(principal: Principal, user_id: str) -> Response:
-    return json_response(user_view(services().users.deactivate(principal, user_id)))
+    return json_response(user_view(services().users.deactivate(principal, user_id), principal.security))
 
 
 @bp.route("/admin/users/{user_id}/activate", methods=["POST"])
 @admin_only
 def activate_user(principal: Principal, user_id: str) -> Response:
-    return json_response(user_view(services().users.activate(principal, user_id)))
+    return json_response(user_view(services().users.activate(principal, user_id), principal.security))
+
+
+@bp.route("/admin/users/{user_id}/2fa/reset", methods=["POST"])
+@admin_only
+def reset_two_factor(principal: Principal, user_id: str) -> Response:
+    """ "Reset QR code": the user enrols again at the next sign-in."""
+    user = services().users.get(principal, user_id)
+    return json_response(user_view(services().two_factor.reset(principal, user), principal.security))
 
 
 @bp.route("/auth/accept-invite", methods=["POST"])

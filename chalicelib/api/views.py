@@ -5,16 +5,29 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core.clock import iso
+from chalicelib.domain import two_factor
 from chalicelib.domain.devices import Device, action_for
-from chalicelib.domain.models import AuditEntry, Domain, File, Group, Membership, Message, User
+from chalicelib.domain.models import (
+    AuditEntry,
+    Domain,
+    File,
+    Group,
+    Membership,
+    Message,
+    SecurityPolicy,
+    User,
+)
 from chalicelib.repositories.devices import device_admin_id
 from chalicelib.repositories.jobs import Job
-from chalicelib.services.auth import LoginResult
 from chalicelib.services.files import DownloadTicket, UploadTicket
 from chalicelib.services.messages import Messages
+from chalicelib.services.signin import IssuedChallenge, SignIn
+from chalicelib.services.two_factor import ChallengePassed
 
 
-def user_view(user: User) -> dict[str, Any]:
+def user_view(user: User, security: SecurityPolicy) -> dict[str, Any]:
+    """A user as the contract shows it; the 2FA method is the domain's, where it applies."""
+    method = two_factor.method_of(security, user)
     return {
         "id": user.id,
         "email": user.email,
@@ -26,7 +39,7 @@ def user_view(user: User) -> dict[str, Any]:
         "role": user.role.value,
         "status": user.status.value,
         "auth_provider": user.auth_provider.value,
-        "two_factor": {"method": user.two_factor_method, "enrolled": user.two_factor_enrolled},
+        "two_factor": {"method": method.value if method else None, "enrolled": user.two_factor_enrolled},
         "created_at": iso(user.created_at),
     }
 
@@ -70,14 +83,47 @@ def audit_view(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def login_view(result: LoginResult) -> dict[str, Any]:
-    """The answer of a successful sign-in (login, accepted invitation)."""
+def login_view(result: SignIn) -> dict[str, Any]:
+    """The answer of a sign-in (login, accepted invitation): a token, or the second step."""
+    if isinstance(result, IssuedChallenge):
+        return {"status": "2fa_required", "challenge": challenge_view(result)}
     return {
         "status": "ok",
         "token": result.token,
         "expires_at": iso(result.session.expires_at),
-        "user": user_view(result.user),
+        "user": user_view(result.user, result.domain.security),
     }
+
+
+def challenge_view(challenge: IssuedChallenge) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "id": challenge.challenge_id,
+        "method": challenge.method,
+        "enroll": challenge.enroll,
+        "expires_at": iso(challenge.expires_at),
+    }
+    if challenge.otpauth_uri:
+        view.update(otpauth_uri=challenge.otpauth_uri, qr_svg=challenge.qr_svg)
+    if challenge.sent_to:
+        view["sent_to"] = challenge.sent_to
+    return view
+
+
+def challenge_passed_view(passed: ChallengePassed) -> dict[str, Any]:
+    view = {
+        **login_view(passed.login),
+        "trusted_token": passed.trusted_token,
+        "trusted_until": iso(passed.trusted_until) if passed.trusted_until else None,
+    }
+    if passed.recovery_codes is not None:
+        view["recovery_codes"] = passed.recovery_codes
+    if passed.recovery_codes_left is not None:
+        view["recovery_codes_left"] = passed.recovery_codes_left
+    return view
+
+
+def security_view(policy: SecurityPolicy) -> dict[str, Any]:
+    return {"two_factor": policy.method.value, "validity_days": policy.validity_days}
 
 
 def job_view(job: Job) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from chalicelib.core.config import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
@@ -70,6 +71,10 @@ def ses() -> SESClient:
 
 def sqs() -> SQSClient:
     return client("sqs")  # type: ignore[no-any-return]
+
+
+def kms() -> KMSClient:
+    return client("kms")  # type: ignore[no-any-return]
 
 
 def ssm() -> SSMClient:

@@ -15,6 +15,10 @@ from functools import lru_cache
 S3_EVENTS_QUEUE = "office-chat-s3-events"
 JOBS_QUEUE = "office-chat-jobs"
 
+# The KMS key that encrypts 2FA secrets: an alias, so that a rotated or replaced key needs no
+# change here; infra/template.yaml defines the key and this alias.
+TWO_FACTOR_KEY_ALIAS = "alias/office-chat-two-factor"
+
 MAX_BODY_BYTES = 1024 * 1024
 
 
@@ -40,6 +44,7 @@ class Settings:
     presign_seconds: int
     inline_job_users: int
     delete_step_items: int
+    kms_key_id: str
 
 
 def _env(name: str, default: str) -> str:
@@ -75,6 +80,7 @@ def get_settings() -> Settings:
         presign_seconds=int(_env("OC_PRESIGN_SECONDS", "900")),
         inline_job_users=int(_env("OC_INLINE_JOB_USERS", "200")),
         delete_step_items=int(_env("OC_DELETE_STEP_ITEMS", "20000")),
+        kms_key_id=_env("OC_KMS_KEY_ID", TWO_FACTOR_KEY_ALIAS),
     )
 
 

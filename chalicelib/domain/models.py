@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -42,6 +42,13 @@ class AuthProvider(StrEnum):
     SAML = "saml"
 
 
+class Enrolment(StrEnum):
+    """Whether a user has set up an authenticator app (the `two_factor` filter of user lists)."""
+
+    ENROLLED = "enrolled"
+    NOT_ENROLLED = "not_enrolled"
+
+
 class ClientKind(StrEnum):
     WEB = "web"
     DESKTOP = "desktop"
@@ -53,6 +60,27 @@ class ClientKind(StrEnum):
 class GroupRole(StrEnum):
     MEMBER = "member"
     ADMIN = "admin"
+
+
+class TwoFactorMethod(StrEnum):
+    OFF = "off"
+    EMAIL = "email"
+    TOTP = "totp"
+
+
+@dataclass(frozen=True)
+class SecurityPolicy:
+    """A domain's security settings. `epoch` counts the changes of method: a trusted token
+    issued under another epoch is dead (domain/two_factor.py), which ends every trusted token
+    of the domain at once."""
+
+    method: TwoFactorMethod = TwoFactorMethod.OFF
+    validity_days: int = 0
+    epoch: int = 0
+
+    def changed_to(self, method: TwoFactorMethod, validity_days: int) -> SecurityPolicy:
+        epoch = self.epoch + 1 if method is not self.method else self.epoch
+        return replace(self, method=method, validity_days=validity_days, epoch=epoch)
 
 
 @dataclass(frozen=True)
@@ -67,6 +95,7 @@ class Domain:
     status: DomainStatus
     created_at: datetime
     active_admins: int = 1
+    security: SecurityPolicy = SecurityPolicy()
 
 
 @dataclass(frozen=True)
@@ -83,7 +112,6 @@ class User:
     phone: str = ""
     department: str = ""
     auth_provider: AuthProvider = AuthProvider.PASSWORD
-    two_factor_method: str | None = None
     two_factor_enrolled: bool = False
     deletion_requested: bool = False  # being erased by a job: gone for every route
 
@@ -133,6 +161,7 @@ class Principal:
     user: User
     session: Session | None  # None when a job acts for the admin who started it
     device: Any = None  # the app's Device, for a device-bound token (domain/devices.py)
+    security: SecurityPolicy = SecurityPolicy()  # the domain's, as read with the token
 
     @property
     def role(self) -> Role:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.core.clock import iso_ms
-from chalicelib.domain.models import Billing, Domain, DomainStatus, Plan
+from chalicelib.domain.models import Billing, Domain, DomainStatus, Plan, SecurityPolicy, TwoFactorMethod
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
@@ -44,6 +44,7 @@ class DomainRepository:
             "retention_days": domain.retention_days,
             "status": domain.status.value,
             "created_at": iso_ms(domain.created_at),
+            **_security_attributes(domain.security),
         }
 
     @staticmethod
@@ -59,6 +60,25 @@ class DomainRepository:
             status=DomainStatus(item["status"]),
             created_at=parse_ms(item["created_at"]),
             active_admins=item.get("active_admins", 1),
+            security=SecurityPolicy(
+                method=TwoFactorMethod(item.get("two_factor", TwoFactorMethod.OFF.value)),
+                validity_days=item.get("validity_days", 0),
+                epoch=item.get("security_epoch", 0),
+            ),
+        )
+
+    def save_security_op(self, domain: str, policy: SecurityPolicy, read: SecurityPolicy) -> dict[str, Any]:
+        """The domain's security settings, if no change of method landed since `read` (its
+        epoch): two admins switching methods at once must not both bump the epoch from one read."""
+        attributes = _security_attributes(policy)
+        unchanged = "security_epoch = :read_epoch"
+        if read.epoch == 0:
+            unchanged = f"({unchanged} OR attribute_not_exists(security_epoch))"
+        return self._table.update_op(
+            *self.key(domain),
+            "SET " + ", ".join(f"{name} = :{name}" for name in attributes),
+            {**{f":{name}": value for name, value in attributes.items()}, ":read_epoch": read.epoch},
+            condition=f"attribute_exists(pk) AND {unchanged}",
         )
 
     # --- counters, as an operation of the transaction that changes a user -------------------------
@@ -83,3 +103,11 @@ class DomainRepository:
         return self._table.update_op(
             *self.key(domain), "SET " + ", ".join(updates), values, condition=" AND ".join(conditions) or None
         )
+
+
+def _security_attributes(policy: SecurityPolicy) -> dict[str, Any]:
+    return {
+        "two_factor": policy.method.value,
+        "validity_days": policy.validity_days,
+        "security_epoch": policy.epoch,
+    }

@@ -88,6 +88,11 @@ def roster_sk(status: str, user_id: str) -> str:
     return f"{status}#{user_id}"
 
 
+def two_factor_roster_pk(domain: str, enrolment: str) -> str:
+    """The users of a domain under their 2FA enrolment (`enrolled` / `not_enrolled`)."""
+    return f"D#{domain}#TFA#{enrolment}"
+
+
 def user_search_pk(domain: str) -> str:
     """Three entries a user (first name, last name, email), for prefix search."""
     return f"D#{domain}#USEARCH"
@@ -158,3 +163,17 @@ def user_files_gsi1pk(domain: str, user_id: str) -> str:
 def domain_devices_gsi2pk(domain: str) -> str:
     """GSI2: the devices of a domain, by user name."""
     return f"D#{domain}#DEVICES"
+
+
+# --- two-factor sign-in (issue 7), in the user's partition --------------------------------------
+TWO_FACTOR = "TWOFACTOR"
+CHALLENGE_PREFIX = "CHALLENGE#"
+TRUSTED_PREFIX = "TRUSTED#"
+
+
+def challenge_sk(id_hash: str) -> str:
+    return f"{CHALLENGE_PREFIX}{id_hash}"
+
+
+def trusted_sk(token_hash: str) -> str:
+    return f"{TRUSTED_PREFIX}{token_hash}"

@@ -8,15 +8,25 @@ the user and the domain together: authenticating a request costs one AWS call.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.domain.devices import Device
 from chalicelib.domain.models import ClientKind, Credentials, Domain, LoginFailures, Session, User
+from chalicelib.domain.two_factor import TrustedBrowser
 from chalicelib.repositories import keys
 from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 from chalicelib.repositories.users import UserRepository
+
+
+@dataclass(frozen=True)
+class SignInRead:
+    user: User | None
+    device: Device | None
+    trusted: TrustedBrowser | None
 
 
 class SessionRepository:
@@ -37,10 +47,12 @@ class SessionRepository:
         self._table.delete(*self.key(domain, user_id, token_hash))
 
     def delete_all_of_user(self, domain: str, user_id: str) -> int:
-        """Revokes every token of a user; returns how many there were."""
+        """Revokes every token of a user, and every browser the user's 2FA trusts (a trusted
+        token must not outlive a deactivation or a deletion); returns how many tokens there were."""
         pk = keys.user_pk(domain, user_id)
         found = [(i["pk"], i["sk"]) for i in self._table.query_all(pk, sk_prefix=keys.TOKEN_PREFIX)]
-        self._table.batch_write(deletes=found)
+        trusted = [(i["pk"], i["sk"]) for i in self._table.query_all(pk, sk_prefix=keys.TRUSTED_PREFIX)]
+        self._table.batch_write(deletes=found + trusted)
         return len(found)
 
     def load_request_context(
@@ -64,19 +76,27 @@ class SessionRepository:
             DeviceRepository.from_item(device) if device else None,
         )
 
-    def load_user_and_device(
-        self, domain: str, user_id: str, device_id: str | None
-    ) -> tuple[User | None, Device | None]:
-        """The user signing in and, for an app, that device of theirs: one read either way."""
-        if device_id is None:
-            item = self._table.get(*UserRepository.profile_key(domain, user_id))
-            return (UserRepository.from_item(item) if item else None), None
-        user_item, device_item = self._table.get_each(
-            UserRepository.profile_key(domain, user_id), DeviceRepository.key(domain, user_id, device_id)
-        )
-        return (
-            UserRepository.from_item(user_item) if user_item else None,
-            DeviceRepository.from_item(device_item) if device_item else None,
+    def load_sign_in(
+        self, domain: str, user_id: str, device_id: str | None, trusted_hash: str | None
+    ) -> SignInRead:
+        """The user signing in and, for an app, that device of theirs, or for a browser the
+        trusted token it presents: one read either way."""
+        wanted = [UserRepository.profile_key(domain, user_id)]
+        if device_id is not None:
+            wanted.append(DeviceRepository.key(domain, user_id, device_id))
+        if trusted_hash is not None:
+            wanted.append((keys.user_pk(domain, user_id), keys.trusted_sk(trusted_hash)))
+        if len(wanted) == 1:
+            found: list[Item | None] = [self._table.get(*wanted[0])]
+        else:
+            found = self._table.get_each(*wanted)
+        user_item = found.pop(0)
+        device_item = found.pop(0) if device_id is not None else None
+        trusted_item = found.pop(0) if trusted_hash is not None else None
+        return SignInRead(
+            user=UserRepository.from_item(user_item) if user_item else None,
+            device=DeviceRepository.from_item(device_item) if device_item else None,
+            trusted=_trusted_from_item(trusted_item) if trusted_item else None,
         )
 
     def delete_all_of_device(self, domain: str, user_id: str, device_id: str) -> int:
@@ -180,3 +200,12 @@ class LoginRepository:
             window_start=parse_ms(item["window_start"]),
             locked_until=parse_ms(locked) if locked else None,
         )
+
+
+def _trusted_from_item(item: Item) -> TrustedBrowser:
+    return TrustedBrowser(
+        token_hash=item["sk"].removeprefix(keys.TRUSTED_PREFIX),
+        issued_at=parse_ms(item["issued_at"]),
+        trusted_until=parse_ms(item["trusted_until"]),
+        epoch=int(item.get("security_epoch", 0)),
+    )

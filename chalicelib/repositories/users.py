@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.core.clock import iso_ms
-from chalicelib.domain.models import AuthProvider, Credentials, Role, User, UserStatus
+from chalicelib.domain.models import AuthProvider, Credentials, Enrolment, Role, User, UserStatus
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
@@ -62,14 +62,24 @@ class UserRepository:
         return self.credentials_from_item(item) if item else None
 
     def save_op(self, user: User, read: User) -> dict[str, Any]:
-        """Overwrites the profile if its status and role are still those read (and no deletion
-        began): the seat and admin counters move with them, so a change made from a stale read
-        must not land."""
+        """Overwrites the profile if its status, role and 2FA enrolment are still those read (and
+        no deletion began): the seat and admin counters and the user lists move with them, so a
+        change made from a stale read must not land."""
+        enrolled = (
+            "two_factor_enrolled = :enrolled"
+            if read.two_factor_enrolled
+            else "(attribute_not_exists(two_factor_enrolled) OR two_factor_enrolled = :enrolled)"
+        )
         return self._table.put_op(
             self.to_item(user),
             Condition(
-                "#status = :status AND #role = :role AND attribute_not_exists(deletion_requested)",
-                {":status": read.status.value, ":role": read.role.value},
+                f"#status = :status AND #role = :role AND {enrolled}"
+                " AND attribute_not_exists(deletion_requested)",
+                {
+                    ":status": read.status.value,
+                    ":role": read.role.value,
+                    ":enrolled": read.two_factor_enrolled,
+                },
                 {"#status": "status", "#role": "role"},
             ),
         )
@@ -104,7 +114,6 @@ class UserRepository:
             "role": user.role.value,
             "status": user.status.value,
             "auth_provider": user.auth_provider.value,
-            "two_factor_method": user.two_factor_method,
             "two_factor_enrolled": user.two_factor_enrolled,
             "deletion_requested": user.deletion_requested or None,
             "created_at": iso_ms(user.created_at),
@@ -124,7 +133,6 @@ class UserRepository:
             role=Role(item["role"]),
             status=UserStatus(item["status"]),
             auth_provider=AuthProvider(item.get("auth_provider", "password")),
-            two_factor_method=item.get("two_factor_method"),
             two_factor_enrolled=bool(item.get("two_factor_enrolled", False)),
             deletion_requested=bool(item.get("deletion_requested", False)),
             created_at=parse_ms(item["created_at"]),
@@ -147,14 +155,22 @@ def roster_sort_key(user: User) -> str:
     return f"{user.status.value}#{user.first_name.lower()} {user.last_name.lower()}".strip()
 
 
+def enrolment(user: User) -> str:
+    """The `two_factor` filter's value for a user: a TOTP secret is set up, or not."""
+    return (Enrolment.ENROLLED if user.two_factor_enrolled else Enrolment.NOT_ENROLLED).value
+
+
 class UserIndexRepository:
     """The user lists of a domain, kept beside the profiles in the same transactions:
 
     - the roster, `D#<d>#ROSTER` / `<status>#<name>#<id>`: every user once, by status then name
       (lists without a search, and "every active user" for jobs);
+    - the 2FA rosters, `D#<d>#TFA#<enrolled|not_enrolled>` / the roster's sort key: every user
+      once, under their enrolment (the `two_factor` filter, with or without a status);
     - search entries, `D#<d>#USEARCH` / `<token>#<kind>#<id>`, three a user (first name, last
-      name, email), each carrying all three tokens and the status, so that a prefix Query returns
-      every match, and a user matched twice is kept once (at the first kind that matches).
+      name, email), each carrying all three tokens, the status and the enrolment, so that a
+      prefix Query returns every match, and a user matched twice is kept once (at the first
+      kind that matches).
     """
 
     def __init__(self, table: Table) -> None:
@@ -163,6 +179,9 @@ class UserIndexRepository:
     def roster_key(self, user: User) -> tuple[str, str]:
         return keys.roster_pk(user.domain), f"{roster_sort_key(user)}#{user.id}"
 
+    def two_factor_roster_key(self, user: User) -> tuple[str, str]:
+        return keys.two_factor_roster_pk(user.domain, enrolment(user)), f"{roster_sort_key(user)}#{user.id}"
+
     def search_keys(self, user: User) -> list[tuple[str, str]]:
         tokens = search_tokens(user)
         return [
@@ -170,10 +189,16 @@ class UserIndexRepository:
             for kind in SEARCH_KINDS
         ]
 
+    def index_keys(self, user: User) -> list[tuple[str, str]]:
+        """Every list entry of a user (what a deletion removes)."""
+        return [self.roster_key(user), self.two_factor_roster_key(user), *self.search_keys(user)]
+
     def put_ops(self, user: User) -> list[dict[str, Any]]:
-        roster_pk, roster_sk = self.roster_key(user)
         tokens = search_tokens(user)
-        ops = [self._table.put_op({"pk": roster_pk, "sk": roster_sk, "type": "roster", "user_id": user.id})]
+        ops = [
+            self._table.put_op({"pk": pk, "sk": sk, "type": "roster", "user_id": user.id})
+            for pk, sk in (self.roster_key(user), self.two_factor_roster_key(user))
+        ]
         for (pk, sk), kind in zip(self.search_keys(user), SEARCH_KINDS, strict=True):
             entry = {
                 "pk": pk,
@@ -182,6 +207,7 @@ class UserIndexRepository:
                 "user_id": user.id,
                 "kind": kind,
                 "status": user.status.value,
+                "two_factor": enrolment(user),
                 **{f"t_{k}": v for k, v in tokens.items()},
             }
             ops.append(self._table.put_op(entry))
@@ -189,16 +215,22 @@ class UserIndexRepository:
 
     def replace_ops(self, before: User, after: User) -> list[dict[str, Any]]:
         """Deletes the entries of `before` whose keys change, and puts those of `after`."""
-        new_keys = {self.roster_key(after), *self.search_keys(after)}
-        old_keys = [self.roster_key(before), *self.search_keys(before)]
+        new_keys = set(self.index_keys(after))
+        old_keys = self.index_keys(before)
         deletes = [self._table.delete_op(pk, sk) for pk, sk in old_keys if (pk, sk) not in new_keys]
         return deletes + self.put_ops(after)
 
     def list_roster(
-        self, domain: str, status: str | None, limit: int, start_key: dict[str, Any] | None
+        self,
+        domain: str,
+        status: str | None,
+        limit: int,
+        start_key: dict[str, Any] | None,
+        two_factor: str | None = None,
     ) -> tuple[list[str], dict[str, Any] | None]:
+        pk = keys.two_factor_roster_pk(domain, two_factor) if two_factor else keys.roster_pk(domain)
         page = self._table.query(
-            keys.roster_pk(domain),
+            pk,
             sk_prefix=f"{status}#" if status else None,
             limit=limit,
             start_key=start_key,
@@ -210,7 +242,13 @@ class UserIndexRepository:
             yield item["user_id"]
 
     def search(
-        self, domain: str, prefix: str, status: str | None, limit: int, start_key: dict[str, Any] | None
+        self,
+        domain: str,
+        prefix: str,
+        status: str | None,
+        limit: int,
+        start_key: dict[str, Any] | None,
+        two_factor: str | None = None,
     ) -> tuple[list[str], dict[str, Any] | None]:
         """User ids whose first name, last name or email starts with `prefix`, each once, in the
         order of the matched token; reads on until `limit` are found or the prefix is exhausted."""
@@ -219,7 +257,7 @@ class UserIndexRepository:
         while True:
             page = self._table.query(pk, sk_prefix=prefix, limit=max(limit * 2, 20), start_key=start_key)
             for item in page.items:
-                if _is_wanted(item, prefix, status):
+                if _is_wanted(item, prefix, status, two_factor):
                     found.append(item["user_id"])
                     if len(found) == limit:
                         return found, {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}
@@ -228,8 +266,10 @@ class UserIndexRepository:
             start_key = page.last_key
 
 
-def _is_wanted(entry: Item, prefix: str, status: str | None) -> bool:
+def _is_wanted(entry: Item, prefix: str, status: str | None, two_factor: str | None) -> bool:
     if status and entry["status"] != status:
+        return False
+    if two_factor and entry.get("two_factor", Enrolment.NOT_ENROLLED.value) != two_factor:
         return False
     matching = [kind for kind in SEARCH_KINDS if entry.get(f"t_{kind}", "").startswith(prefix)]
     return bool(matching) and matching[0] == entry["kind"]

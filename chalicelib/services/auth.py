@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import Conflict, Forbidden, InvalidField, Unauthorized
 from chalicelib.core.log import get_logger
-from chalicelib.domain import devices, rules
+from chalicelib.domain import devices, rules, two_factor
 from chalicelib.domain.devices import Device, DeviceInfo, DeviceStatus
 from chalicelib.domain.models import (
+    AuthProvider,
     ClientKind,
     Domain,
-    DomainStatus,
-    LoginFailures,
     Principal,
     Role,
     Session,
@@ -27,20 +25,23 @@ from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.users import UserRepository
 from chalicelib.services import tokens
 from chalicelib.services.passwords import PasswordHasher
+from chalicelib.services.signin import (
+    LoginResult,
+    SignIn,
+    check_domain_open,
+    count_failure,
+    new_session,
+    sso_required,
+)
+
+if TYPE_CHECKING:
+    from chalicelib.services.two_factor import TwoFactorService
 
 log = get_logger(__name__)
 
 INVALID_CREDENTIALS = "The email or password is wrong."
 INVALID_TOKEN = "The token is unknown, expired or revoked; sign in again."  # noqa: S105 - a message
 MOBILE_CLIENTS = (ClientKind.IOS, ClientKind.ANDROID)
-
-
-@dataclass(frozen=True)
-class LoginResult:
-    token: str
-    session: Session
-    user: User
-    domain: Domain
 
 
 class AuthService:
@@ -52,6 +53,7 @@ class AuthService:
         users: UserRepository,
         devices: DeviceRepository,
         hasher: PasswordHasher,
+        two_factor: TwoFactorService,
         clock: Clock,
     ) -> None:
         self._table = table
@@ -60,6 +62,7 @@ class AuthService:
         self._users = users
         self._devices = devices
         self._hasher = hasher
+        self._two_factor = two_factor
         self._clock = clock
 
     def login(
@@ -69,10 +72,12 @@ class AuthService:
         password: str,
         client: ClientKind,
         device_info: DeviceInfo | None = None,
-    ) -> LoginResult:
+        trusted_token: str | None = None,
+    ) -> SignIn:
         """Three AWS calls on success: one BatchGetItem (domain, credentials, failures), one read
-        of the user (with the device, for the apps), one write (the token, the device, and the
-        clearing of old failures if any)."""
+        of the user (with the device, for the apps, or the browser's trusted token), one write
+        (the token, the device, and the clearing of old failures if any). Where 2FA applies, the
+        write is the challenge instead, and the failures stay until the challenge is passed."""
         if client in MOBILE_CLIENTS and device_info is None:
             raise InvalidField(
                 "device", "is required when signing in from the iOS or Android app", "device_required"
@@ -84,10 +89,12 @@ class AuthService:
         password_ok = self._hasher.verify(credentials.password_hash if credentials else None, password)
         if domain is None or credentials is None or not password_ok:
             if domain is not None:  # no writes for made-up domain names
-                self._count_failure(domain_name, email, failures)
+                count_failure(self._logins, self._clock, domain_name, email)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
         device_id = device_info.device_id if client in MOBILE_CLIENTS and device_info else None
-        user, known_device = self._sessions.load_user_and_device(domain_name, credentials.user_id, device_id)
+        trusted_hash = _trusted_hash(trusted_token, domain_name, credentials.user_id)
+        read = self._sessions.load_sign_in(domain_name, credentials.user_id, device_id, trusted_hash)
+        user = read.user
         if user is None or user.deletion_requested:
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
         check_domain_open(domain)
@@ -95,17 +102,36 @@ class AuthService:
             raise Forbidden("This account has been deactivated by an administrator.", "user_deactivated")
         if user.status is not UserStatus.ACTIVE:
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
+        if user.auth_provider is not AuthProvider.PASSWORD:
+            raise sso_required(user)
+        if two_factor.is_challenged(domain.security, user, client) and not two_factor.trust_holds(
+            read.trusted, domain.security, now
+        ):
+            return self._two_factor.issue(domain, user, client)
+        return self._sign_in(domain, user, client, device_info, device_id, read.device, failures is not None)
+
+    def _sign_in(
+        self,
+        domain: Domain,
+        user: User,
+        client: ClientKind,
+        device_info: DeviceInfo | None,
+        device_id: str | None,
+        known_device: Device | None,
+        clear_failures: bool,
+    ) -> LoginResult:
+        now = self._clock.now()
         writes = []
         device = None
         if device_info is not None and device_id is not None:
             device = devices.register_login(
-                known_device, device_info, user.name, user.email, domain_name, user.id, now
+                known_device, device_info, user.name, user.email, domain.name, user.id, now
             )
             writes.append(self._devices.put_op(device, known_device))
-        token, session = new_session(domain_name, user.id, client, now, device)
+        token, session = new_session(domain.name, user.id, client, now, device)
         writes.append(self._sessions.create_op(session))
-        if failures is not None:
-            writes.append(self._logins.clear_failures_op(domain_name, email))
+        if clear_failures:
+            writes.append(self._logins.clear_failures_op(domain.name, user.email))
         if len(writes) == 1:
             self._sessions.create(session)
         else:
@@ -116,17 +142,6 @@ class AuthService:
                     "This device changed at the same moment; sign in again.", "concurrent_change"
                 ) from None
         return LoginResult(token=token, session=session, user=user, domain=domain)
-
-    def _count_failure(self, domain: str, email: str, previous: LoginFailures | None) -> None:
-        """Counts a failed login, retrying if a concurrent failure wrote first."""
-        for _ in range(5):
-            failures = rules.register_failure(previous, self._clock.now())
-            try:
-                self._logins.save_failures(domain, email, failures, previous)
-                return
-            except ConditionFailed:
-                previous = self._logins.load(domain, email)[2]
-        log.warning("login failure not counted after retries", extra={"fields": {"domain": domain}})
 
     def authenticate(self, authorization: str | None, heartbeat: bool = False) -> Principal:
         """One BatchGetItem: the token, its user, its domain and, for an app's token, its device
@@ -157,30 +172,13 @@ class AuthService:
                 _check_device_grants_access(device, session)
             if devices.needs_activity_write(device, now):
                 self._devices.touch(device, now, now - devices.ACTIVITY_WRITE_INTERVAL)
-        return Principal(domain=domain.name, user=user, session=session, device=device)
+        return Principal(
+            domain=domain.name, user=user, session=session, device=device, security=domain.security
+        )
 
     def logout(self, principal: Principal) -> None:
         if principal.session is not None:
             self._sessions.delete(principal.domain, principal.user.id, principal.session.token_hash)
-
-
-def new_session(
-    domain: str, user_id: str, client: ClientKind, now: datetime, device: Device | None = None
-) -> tuple[str, Session]:
-    """A fresh bearer token and the session to store for it (only the token's hash); bound to
-    the device, and to its current epoch, when there is one."""
-    token = tokens.new_token(domain, user_id, device.device_id if device else None)
-    session = Session(
-        token_hash=tokens.hash_token(token),
-        domain=domain,
-        user_id=user_id,
-        client=client,
-        created_at=now,
-        expires_at=rules.token_expiry(client, now),
-        device_id=device.device_id if device else None,
-        device_epoch=device.epoch if device else 0,
-    )
-    return token, session
 
 
 def _check_device_hears(device: Device, session: Session) -> None:
@@ -205,9 +203,13 @@ def _check_device_grants_access(device: Device, session: Session) -> None:
         raise Unauthorized(INVALID_TOKEN, "invalid_token")
 
 
-def check_domain_open(domain: Domain) -> None:
-    if domain.status is not DomainStatus.ACTIVE:
-        raise Forbidden("This domain is suspended; contact the Office Chat operator.", "domain_suspended")
+def _trusted_hash(trusted_token: str | None, domain: str, user_id: str) -> str | None:
+    """The hash to look up for a browser's trusted token, if it is one of this user's; anything
+    else (stale, another user's, garbled) simply does not skip the challenge."""
+    parsed = tokens.parse_token(trusted_token.strip()) if trusted_token else None
+    if parsed is None or parsed.device_id is not None:
+        return None
+    return parsed.token_hash if (parsed.domain, parsed.user_id) == (domain, user_id) else None
 
 
 def require_role(principal: Principal, allowed: tuple[Role, ...]) -> None:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import Gone, Unauthorized
-from chalicelib.domain import rules
-from chalicelib.domain.models import AuditEntry, ClientKind, Role, UserStatus
+from chalicelib.domain import rules, two_factor
+from chalicelib.domain.models import AuditEntry, AuthProvider, ClientKind, Role, UserStatus
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
@@ -18,10 +18,11 @@ from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.sessions import SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services import tokens
-from chalicelib.services.auth import LoginResult, check_domain_open, new_session
 from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.passwords import PasswordHasher
+from chalicelib.services.signin import LoginResult, SignIn, check_domain_open, new_session, sso_required
 from chalicelib.services.transaction import Transaction
+from chalicelib.services.two_factor import TwoFactorService
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class InvitationService:
         audit: AuditRepository,
         joiner: DefaultGroupJoiner,
         hasher: PasswordHasher,
+        two_factor: TwoFactorService,
         clock: Clock,
     ) -> None:
         self._table = table
@@ -62,9 +64,12 @@ class InvitationService:
         self._audit = audit
         self._joiner = joiner
         self._hasher = hasher
+        self._two_factor = two_factor
         self._clock = clock
 
-    def accept(self, acceptance: Acceptance) -> LoginResult:
+    def accept(self, acceptance: Acceptance) -> SignIn:
+        """Where the domain has 2FA on, the password is set and the user is active, but the
+        answer is the second step, as at a login: no token until it is passed."""
         parsed = tokens.parse_token(acceptance.token.strip())
         if parsed is None:
             raise invalid_invite()
@@ -79,6 +84,8 @@ class InvitationService:
         check_domain_open(domain)
         if user.status is not UserStatus.INVITED:
             raise invalid_invite()
+        if user.auth_provider is not AuthProvider.PASSWORD:
+            raise sso_required(user)
         rules.check_password(acceptance.password, user.email)
         after = replace(
             user,
@@ -98,8 +105,12 @@ class InvitationService:
         if after.role is Role.ADMIN:
             tx.add(self._domains.counters_op(domain.name, admins=1))
         tx.add(*self._joiner.join_ops(after, now))
-        tx.add(self._sessions.create_op(session))
+        challenged = two_factor.is_challenged(domain.security, after, acceptance.client)
+        if not challenged:
+            tx.add(self._sessions.create_op(session))
         entry = AuditEntry(at=now, actor=user.email, action="user.invite_accepted", target=f"user:{user.id}")
         tx.add(self._audit.append_op(domain.name, entry))
         tx.commit()
+        if challenged:
+            return self._two_factor.issue(domain, after, acceptance.client)
         return LoginResult(token=token, session=session, user=after, domain=domain)

@@ -116,7 +116,7 @@ class UserDeletionService:
         tx = Transaction(self._table)
         tx.add(self._profiles.save_op(hidden, user), on_condition_failed=_changed())
         tx.add(self._profiles.delete_email_op(user))
-        tx.add(*[self._table.delete_op(pk, sk) for pk, sk in self._index_keys(user)])
+        tx.add(*[self._table.delete_op(pk, sk) for pk, sk in self._index.index_keys(user)])
         tx.add(self._invites.delete_op(user.domain, user.id))
         if user.status is UserStatus.ACTIVE and user.role is Role.ADMIN:
             tx.add(self._domains.counters_op(user.domain, admins=-1), on_condition_failed=last_admin())
@@ -137,9 +137,6 @@ class UserDeletionService:
             "requested_by": principal.user.email,
         }
         return self._jobs.start(user.domain, DELETE_USER, self._estimate(user), payload, principal.user.email)
-
-    def _index_keys(self, user: User) -> list[tuple[str, str]]:
-        return [self._index.roster_key(user), *self._index.search_keys(user)]
 
     def _estimate(self, user: User) -> int:
         """The job's `total`: the user's messages and files (what dominates a deletion), counted

@@ -16,7 +16,7 @@ from chalicelib.core.cursors import decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
-from chalicelib.domain.models import AuditEntry, Principal, Role, User, UserStatus
+from chalicelib.domain.models import AuditEntry, AuthProvider, Enrolment, Principal, Role, User, UserStatus
 from chalicelib.notifications.email import Email, EmailSender
 from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository
@@ -43,6 +43,7 @@ class NewUser:
     phone: str = ""
     department: str = ""
     role: Role = Role.MEMBER
+    auth_provider: AuthProvider = AuthProvider.PASSWORD
     send_invite: bool = False
 
 
@@ -54,6 +55,7 @@ class UserChanges:
     phone: str | None = None
     department: str | None = None
     role: Role | None = None
+    auth_provider: AuthProvider | None = None
 
 
 @dataclass(frozen=True)
@@ -104,16 +106,29 @@ class UserService:
         return user
 
     def search(
-        self, principal: Principal, query: str, status: UserStatus | None, limit: int, cursor: str | None
+        self,
+        principal: Principal,
+        query: str,
+        status: UserStatus | None,
+        limit: int,
+        cursor: str | None,
+        enrolment: Enrolment | None = None,
     ) -> tuple[list[User], str | None]:
         prefix = query.strip().lower()
         status_value = status.value if status else None
+        enrolment_value = enrolment.value if enrolment else None
+        domain = principal.domain
         if prefix:
-            start = decode_cursor(cursor, "pk", keys.user_search_pk(principal.domain))
-            user_ids, last = self._index.search(principal.domain, prefix, status_value, limit, start)
+            start = decode_cursor(cursor, "pk", keys.user_search_pk(domain))
+            user_ids, last = self._index.search(domain, prefix, status_value, limit, start, enrolment_value)
         else:
-            start = decode_cursor(cursor, "pk", keys.roster_pk(principal.domain))
-            user_ids, last = self._index.list_roster(principal.domain, status_value, limit, start)
+            roster = (
+                keys.two_factor_roster_pk(domain, enrolment_value)
+                if enrolment_value
+                else keys.roster_pk(domain)
+            )
+            start = decode_cursor(cursor, "pk", roster)
+            user_ids, last = self._index.list_roster(domain, status_value, limit, start, enrolment_value)
         return self._users.get_many(principal.domain, user_ids), encode_cursor(last)
 
     # --- create and change -----------------------------------------------------------------------
@@ -131,6 +146,7 @@ class UserService:
             phone=new.phone,
             department=new.department,
             role=new.role,
+            auth_provider=new.auth_provider,
             status=UserStatus.INVITED,
             created_at=now,
         )
@@ -165,7 +181,9 @@ class UserService:
                 self._domains.counters_op(principal.domain, admins=admins), on_condition_failed=last_admin()
             )
         changed = {
-            k: v.value if isinstance(v, Role) else v for k, v in vars(changes).items() if v is not None
+            k: v.value if isinstance(v, (Role, AuthProvider)) else v
+            for k, v in vars(changes).items()
+            if v is not None
         }
         tx.add(self._audit_op(principal, "user.updated", after, changed))
         tx.commit()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from chalicelib.core import ids
 from chalicelib.domain.models import DomainStatus, Role, User, UserStatus
@@ -46,3 +47,14 @@ def set_domain_status(name: str, status: DomainStatus) -> None:
     domain = domains.get(name)
     assert domain is not None
     Table().put(DomainRepository.to_item(replace(domain, status=status)))
+
+
+def sent_emails() -> list[dict[str, Any]]:
+    """What SES received, from moto's backend (the same store moto server's data.json shows)."""
+    from moto.ses.models import ses_backends
+
+    backend = ses_backends["123456789012"]["us-east-1"]
+    return [
+        {"to": m.destinations["ToAddresses"], "subject": m.subject, "body": m.body}
+        for m in backend.sent_messages
+    ]

@@ -57,3 +57,18 @@ def test_conditional_writes_raise_condition_failed(clock: Any) -> None:
         )
     assert in_transaction.value.failed == [1]
     assert table.get("D#acme#Y", "2") is None
+
+
+def test_a_2fa_secret_opens_only_for_its_owner(aws_env: None) -> None:
+    """KMS binds the ciphertext to the encryption context: copied onto another user, it fails."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib.repositories.secrets import SecretBox
+
+    box = SecretBox()
+    owner = {"domain": "acme", "user_id": "u1", "purpose": "totp"}
+    sealed = box.encrypt("JBSWY3DPEHPK3PXP", owner)
+    assert b"JBSWY3DPEHPK3PXP" not in sealed
+    assert box.decrypt(sealed, owner) == "JBSWY3DPEHPK3PXP"
+    with pytest.raises(ClientError):
+        box.decrypt(sealed, {**owner, "user_id": "u2"})

@@ -13,7 +13,7 @@ from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.groups import GroupRepository
 from tests.conftest import PLATFORM_KEY, Api, error_of
-from tests.integration.factories import add_user
+from tests.integration.factories import add_user, sent_emails
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -22,17 +22,6 @@ NEW_PASSWORD = "a brand new passphrase"
 def admin(api: Api) -> str:
     aws.ses().verify_email_identity(EmailAddress="no-reply@office-chat.local")
     return api.admin_token("acme")
-
-
-def sent_emails() -> list[dict[str, Any]]:
-    """What SES received, from moto's backend (the same store moto server's data.json shows)."""
-    from moto.ses.models import ses_backends
-
-    backend = ses_backends["123456789012"]["us-east-1"]
-    return [
-        {"to": m.destinations["ToAddresses"], "subject": m.subject, "body": m.body}
-        for m in backend.sent_messages
-    ]
 
 
 def invite_token(to: str) -> str:

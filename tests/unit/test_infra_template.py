@@ -6,7 +6,14 @@ from infra.emulator import _dependency_order, _lifecycle_rule, _notification, lo
 def test_template_defines_the_table_bucket_and_queues() -> None:
     resources = load_template()["Resources"]
     types = sorted({r["Type"] for r in resources.values()})
-    assert types == ["AWS::DynamoDB::Table", "AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::SQS::QueuePolicy"]
+    assert types == [
+        "AWS::DynamoDB::Table",
+        "AWS::KMS::Alias",
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+        "AWS::SQS::Queue",
+        "AWS::SQS::QueuePolicy",
+    ]
     table = resources["MainTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
@@ -65,3 +72,13 @@ def test_cloudformation_shapes_become_s3_api_shapes() -> None:
             }
         ]
     }
+
+
+def test_the_two_factor_key_is_named_by_the_alias_the_app_uses() -> None:
+    from chalicelib.core.config import TWO_FACTOR_KEY_ALIAS
+
+    template = load_template()
+    alias = template["Resources"]["TwoFactorKeyAlias"]["Properties"]
+    assert alias["TargetKeyId"] == {"Ref": "TwoFactorKey"}
+    assert template["Parameters"]["TwoFactorKeyAliasName"]["Default"] == TWO_FACTOR_KEY_ALIAS
+    assert template["Resources"]["TwoFactorKey"]["Properties"]["EnableKeyRotation"] is True
