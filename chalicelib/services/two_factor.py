@@ -300,9 +300,7 @@ class TwoFactorService:
             f" someone else knows it."
         )
         try:
-            self._mailer.send(
-                Email(to=user.email, subject="Your Office Chat sign-in code", text=text)
-            )
+            self._mailer.send(Email(to=user.email, subject="Your Office Chat sign-in code", text=text))
         except Exception:  # the challenge stands; the user can ask for another code in a minute
             log.exception("sign-in code not sent", extra={"fields": {"user_id": user.id}})
 
