@@ -2,7 +2,7 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import admin, auth, chats, devices, files, groups, health, platform, users
+from chalicelib.api import admin, auth, chats, devices, files, groups, health, imports, platform, users
 from chalicelib.api.http import error_middleware
 from chalicelib.core.log import configure_logging_in_lambda
 from chalicelib.events import handlers
@@ -22,6 +22,7 @@ for blueprint in (
     chats.bp,
     files.bp,
     devices.bp,
+    imports.bp,
     handlers.bp,
 ):
     app.register_blueprint(blueprint)

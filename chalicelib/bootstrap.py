@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from chalicelib.core.clock import Clock, SystemClock
-from chalicelib.notifications.email import EmailSender
+from chalicelib.notifications.email import BulkSender, EmailSender
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.default_groups import DomainGroupRepository
@@ -18,6 +18,7 @@ from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository, ObjectStore
 from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.imports import ImportFiles, ImportRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import JobQueue, JobRepository
 from chalicelib.repositories.messages import MessageRepository
@@ -32,6 +33,8 @@ from chalicelib.services.default_groups import DefaultGroupService
 from chalicelib.services.devices import DeviceService
 from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
+from chalicelib.services.import_invitations import ImportInvitations
+from chalicelib.services.imports import ImportService
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.memberships import DefaultGroupJoiner
@@ -59,6 +62,7 @@ class Services:
     bulk: BulkUserService
     devices: DeviceService
     two_factor: TwoFactorService
+    imports: ImportService
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -86,6 +90,26 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         audit,
         SecretBox(),
         EmailSender(),
+        clock,
+    )
+    import_repository = ImportRepository(table)
+    import_invitations = ImportInvitations(
+        table, import_repository, users, invites, jobs, BulkSender(), clock
+    )
+    imports = ImportService(
+        table,
+        import_repository,
+        ImportFiles(),
+        users,
+        index,
+        domains,
+        invites,
+        sessions,
+        joiner,
+        audit,
+        jobs,
+        EmailSender(),
+        import_invitations.start,
         clock,
     )
     file_repository = FileRepository(table)
@@ -124,6 +148,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         bulk=BulkUserService(user_service, deletion, users, jobs),
         devices=DeviceService(table, DeviceRepository(table), sessions, users, index, audit, clock),
         two_factor=two_factor,
+        imports=imports,
     )
 
 

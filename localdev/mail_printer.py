@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import json
 from typing import Any
 
 from chalicelib.core import aws
@@ -31,12 +32,27 @@ def _print_email(params: dict[str, Any], model: Any, **_: Any) -> None:
         part = parsed.get_body(preferencelist=("plain", "html"))
         text = part.get_content() if part is not None else ""
         _show(str(parsed.get("To", "")), str(parsed.get("Subject", "")), text)
-    elif operation in ("SendTemplatedEmail", "SendBulkTemplatedEmail"):
-        _show(
-            str(params.get("Destination") or params.get("Destinations")),
-            f"[template {params.get('Template')}]",
-            str(params.get("TemplateData", "")),
-        )
+    elif operation == "SendTemplatedEmail":
+        to = ", ".join(params.get("Destination", {}).get("ToAddresses", []))
+        _show(to, f"[template {params.get('Template')}]", _fields(params.get("TemplateData", "{}")))
+    elif operation == "SendBulkTemplatedEmail":
+        for destination in params.get("Destinations", []):  # one email per destination, as SES sends
+            to = ", ".join(destination.get("Destination", {}).get("ToAddresses", []))
+            data = destination.get("ReplacementTemplateData") or params.get("DefaultTemplateData", "{}")
+            _show(to, f"[template {params.get('Template')}]", _fields(data))
+
+
+def _fields(template_data: str) -> str:
+    """A templated email's data, one `name: value` a line (the invitation link among them)."""
+    try:
+        data = json.loads(template_data)
+    except ValueError:
+        return template_data
+    return (
+        "\n".join(f"{name}: {value}" for name, value in data.items())
+        if isinstance(data, dict)
+        else template_data
+    )
 
 
 def _show(to: str, subject: str, body: str) -> None:

@@ -45,6 +45,9 @@ class Settings:
     inline_job_users: int
     delete_step_items: int
     kms_key_id: str
+    max_import_bytes: int
+    import_chunk_rows: int
+    import_step_seconds: int
 
 
 def _env(name: str, default: str) -> str:
@@ -81,6 +84,9 @@ def get_settings() -> Settings:
         inline_job_users=int(_env("OC_INLINE_JOB_USERS", "200")),
         delete_step_items=int(_env("OC_DELETE_STEP_ITEMS", "20000")),
         kms_key_id=_env("OC_KMS_KEY_ID", TWO_FACTOR_KEY_ALIAS),
+        max_import_bytes=int(_env("OC_MAX_IMPORT_BYTES", str(200 * 1024 * 1024))),
+        import_chunk_rows=int(_env("OC_IMPORT_CHUNK_ROWS", "500")),
+        import_step_seconds=int(_env("OC_IMPORT_STEP_SECONDS", "600")),
     )
 
 

@@ -15,6 +15,15 @@ from chalicelib.events import jobs, s3_events
 bp = Blueprint(__name__)
 
 
+def _import_object(s3_object: s3_events.S3Object) -> None:
+    from chalicelib.bootstrap import services  # the composition root, resolved per call
+
+    services().imports.on_object(s3_object)
+
+
+s3_events.PROCESSORS["imports/"] = _import_object  # §7: idempotent by the object's identity
+
+
 @bp.on_sqs_message(queue=S3_EVENTS_QUEUE, batch_size=1)
 def on_s3_event(event: SQSEvent) -> None:
     _each_record(event, s3_events.handle_message)

@@ -104,6 +104,15 @@ class DomainRepository:
             *self.key(domain), "SET " + ", ".join(updates), values, condition=" AND ".join(conditions) or None
         )
 
+    def take_seats_op(self, domain: str, seats: int, seats_total: int) -> dict[str, Any]:
+        """Takes `seats` at once (an import's batch of new users), only if that many are free."""
+        return self._table.update_op(
+            *self.key(domain),
+            "SET seats_used = seats_used + :seats",
+            {":seats": seats, ":most": seats_total - seats, ":total": seats_total},
+            condition="seats_used <= :most AND seats_total = :total",
+        )
+
 
 def _security_attributes(policy: SecurityPolicy) -> dict[str, Any]:
     return {

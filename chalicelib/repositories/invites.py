@@ -33,8 +33,12 @@ class InviteRepository:
         return keys.user_pk(domain, user_id), keys.INVITE
 
     def put_op(self, domain: str, user_id: str, invite: Invite) -> dict[str, Any]:
+        return self._table.put_op(self.item(domain, user_id, invite))
+
+    def item(self, domain: str, user_id: str, invite: Invite) -> Item:
+        """The INVITE item (a new one replaces the old: the old link dies)."""
         pk, sk = self.key(domain, user_id)
-        item = {
+        return {
             "pk": pk,
             "sk": sk,
             "type": "invite",
@@ -43,7 +47,6 @@ class InviteRepository:
             "expires_at": iso_ms(invite.expires_at),
             "ttl": epoch(invite.expires_at) + 86400,
         }
-        return self._table.put_op(item)
 
     def consume_op(self, domain: str, user_id: str, token_hash: str) -> dict[str, Any]:
         return self._table.delete_op(

@@ -177,3 +177,40 @@ def challenge_sk(id_hash: str) -> str:
 
 def trusted_sk(token_hash: str) -> str:
     return f"{TRUSTED_PREFIX}{token_hash}"
+
+
+# --- CSV imports (issue 8) ------------------------------------------------------------------------
+IMPORT_ERROR_PREFIX = "ERR#"
+IMPORT_NEW_USER_PREFIX = "NEW#"
+IMPORT_MARKER_PREFIX = "IMPORT#"
+
+
+def import_pk(domain: str, import_id: str) -> str:
+    return f"D#{domain}#IMPORT#{import_id}"
+
+
+def domain_imports_gsi2pk(domain: str) -> str:
+    """GSI2: a domain's imports, by creation time."""
+    return f"D#{domain}#IMPORTS"
+
+
+def import_object_pk(domain: str, identity: str) -> str:
+    return f"D#{domain}#IMPORTOBJ#{identity}"
+
+
+def import_error_sk(line: int) -> str:
+    return f"{IMPORT_ERROR_PREFIX}{line:012d}"
+
+
+def import_new_user_sk(line: int) -> str:
+    return f"{IMPORT_NEW_USER_PREFIX}{line:012d}"
+
+
+def import_marker_sk(import_id: str) -> str:
+    """In an email's partition: the row of this import that claimed the email."""
+    return f"{IMPORT_MARKER_PREFIX}{import_id}"
+
+
+def admins_pk(domain: str) -> str:
+    """The admins of a domain (sparse: only admins have an entry), by status then name."""
+    return f"D#{domain}#ADMINS"

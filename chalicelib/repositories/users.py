@@ -165,6 +165,8 @@ class UserIndexRepository:
 
     - the roster, `D#<d>#ROSTER` / `<status>#<name>#<id>`: every user once, by status then name
       (lists without a search, and "every active user" for jobs);
+    - the admins' roster, `D#<d>#ADMINS` / the roster's sort key: admins only (who gets a
+      domain's notices, such as an import's report);
     - the 2FA rosters, `D#<d>#TFA#<enrolled|not_enrolled>` / the roster's sort key: every user
       once, under their enrolment (the `two_factor` filter, with or without a status);
     - search entries, `D#<d>#USEARCH` / `<token>#<kind>#<id>`, three a user (first name, last
@@ -189,15 +191,24 @@ class UserIndexRepository:
             for kind in SEARCH_KINDS
         ]
 
+    def admin_roster_key(self, user: User) -> tuple[str, str]:
+        return keys.admins_pk(user.domain), f"{roster_sort_key(user)}#{user.id}"
+
+    def _roster_keys(self, user: User) -> list[tuple[str, str]]:
+        rosters = [self.roster_key(user), self.two_factor_roster_key(user)]
+        if user.role is Role.ADMIN:
+            rosters.append(self.admin_roster_key(user))
+        return rosters
+
     def index_keys(self, user: User) -> list[tuple[str, str]]:
         """Every list entry of a user (what a deletion removes)."""
-        return [self.roster_key(user), self.two_factor_roster_key(user), *self.search_keys(user)]
+        return [*self._roster_keys(user), *self.search_keys(user)]
 
     def put_ops(self, user: User) -> list[dict[str, Any]]:
         tokens = search_tokens(user)
         ops = [
             self._table.put_op({"pk": pk, "sk": sk, "type": "roster", "user_id": user.id})
-            for pk, sk in (self.roster_key(user), self.two_factor_roster_key(user))
+            for pk, sk in self._roster_keys(user)
         ]
         for (pk, sk), kind in zip(self.search_keys(user), SEARCH_KINDS, strict=True):
             entry = {
@@ -236,6 +247,11 @@ class UserIndexRepository:
             start_key=start_key,
         )
         return [i["user_id"] for i in page.items], page.last_key
+
+    def admins_with_status(self, domain: str, status: str) -> list[str]:
+        """The admins of a domain with this status (a handful: one Query)."""
+        items = self._table.query_all(keys.admins_pk(domain), sk_prefix=f"{status}#")
+        return [item["user_id"] for item in items]
 
     def all_with_status(self, domain: str, status: str) -> Iterator[str]:
         for item in self._table.query_all(keys.roster_pk(domain), sk_prefix=f"{status}#"):

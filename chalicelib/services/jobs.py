@@ -58,11 +58,13 @@ class JobService:
         payload: dict[str, Any],
         actor: str,
         run_inline: bool = False,
+        job_id: str | None = None,
     ) -> Job:
-        """Creates the job; runs it to the end now when asked (small work), else enqueues it."""
+        """Creates the job (with the id given, when its owner recorded it first); runs it to the
+        end now when asked (small work), else enqueues it."""
         now = self._clock.now()
         job = Job(
-            id=ids.new_id(),
+            id=job_id or ids.new_id(),
             domain=domain,
             kind=kind,
             status="queued",
@@ -89,6 +91,9 @@ class JobService:
         if job is None:
             raise NotFound("There is no such job in this domain.", "job_not_found")
         return job
+
+    def find(self, domain: str, job_id: str) -> Job | None:
+        return self._jobs.get(domain, job_id)
 
     def handle(self, message: dict[str, Any]) -> None:
         """One delivery of a job message: runs the step it names, if the job is still there."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from chalicelib.domain.models import GroupRole, User
+from chalicelib.domain.models import Group, GroupRole, User
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Table
 from chalicelib.repositories.groups import GroupRepository
 
@@ -17,9 +17,13 @@ class DefaultGroupJoiner:
         self._table = table
         self._groups = groups
 
-    def join_ops(self, user: User, now: datetime, is_new_user: bool = False) -> list[dict[str, Any]]:
-        """Puts of the memberships the user lacks in the domain's default groups."""
-        defaults = self._groups.list_default(user.domain)
+    def join_ops(
+        self, user: User, now: datetime, is_new_user: bool = False, defaults: list[Group] | None = None
+    ) -> list[dict[str, Any]]:
+        """Puts of the memberships the user lacks in the domain's default groups (read here,
+        unless the caller read them once for many users)."""
+        if defaults is None:
+            defaults = self.default_groups(user.domain)
         if not defaults:
             return []
         current = set() if is_new_user else self._groups.group_ids_of_user(user.domain, user.id)
@@ -30,3 +34,6 @@ class DefaultGroupJoiner:
             for group in defaults
             if group.id not in current
         ]
+
+    def default_groups(self, domain: str) -> list[Group]:
+        return self._groups.list_default(domain)

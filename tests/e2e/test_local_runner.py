@@ -11,7 +11,15 @@ import boto3
 import pytest
 import requests
 
-from tests.e2e.conftest import DEMO_PASSWORD, PLATFORM_KEY, Runner, _free_port, _port_in_use, _start
+from tests.e2e.conftest import (
+    DEMO_PASSWORD,
+    PLATFORM_KEY,
+    Runner,
+    _free_port,
+    _port_in_use,
+    _start,
+    admin_headers,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -158,10 +166,16 @@ def test_the_pump_delivers_s3_events_to_the_handler(runner: Runner) -> None:
         pending = int(attributes["ApproximateNumberOfMessages"]) + int(
             attributes["ApproximateNumberOfMessagesNotVisible"]
         )
-        if pending == 0 and "imports/demo/e2e.csv" in runner.output():
+        if pending == 0 and _imported(runner, "imports/demo/e2e.csv"):
             return
         time.sleep(0.3)
     pytest.fail(f"the S3 event was not consumed:\n{runner.output()[-2000:]}")
+
+
+def _imported(runner: Runner, key: str) -> bool:
+    """The S3 event reached the import handler: the domain lists an import of that object."""
+    answer = requests.get(f"{runner.url}/admin/imports", headers=admin_headers(runner), timeout=10)
+    return any(item["file"] == key for item in answer.json()["items"])
 
 
 def test_a_second_runner_on_the_same_port_fails_clearly(runner: Runner, tmp_path: Path) -> None:

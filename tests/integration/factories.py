@@ -50,11 +50,13 @@ def set_domain_status(name: str, status: DomainStatus) -> None:
 
 
 def sent_emails() -> list[dict[str, Any]]:
-    """What SES received, from moto's backend (the same store moto server's data.json shows)."""
-    from moto.ses.models import ses_backends
+    """What SES received as plain emails, from moto's backend (the same store moto server's
+    data.json shows); templated bulk emails are not among them."""
+    from moto.ses.models import Message, ses_backends
 
     backend = ses_backends["123456789012"]["us-east-1"]
     return [
         {"to": m.destinations["ToAddresses"], "subject": m.subject, "body": m.body}
         for m in backend.sent_messages
+        if isinstance(m, Message)
     ]

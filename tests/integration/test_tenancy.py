@@ -16,6 +16,7 @@ from chalicelib.repositories.dynamo import Table
 from tests.conftest import PLATFORM_KEY, Api, error_of
 from tests.integration.tenancy_content import ROUTE_CHECKS as content_checks
 from tests.integration.tenancy_devices import ROUTE_CHECKS as device_checks
+from tests.integration.tenancy_imports import ROUTE_CHECKS as import_checks
 from tests.integration.tenancy_two_factor import ROUTE_CHECKS as two_factor_checks
 from tests.integration.tenancy_users import ROUTE_CHECKS as user_checks
 
@@ -94,6 +95,7 @@ ROUTE_CHECKS.update(content_checks)
 ROUTE_CHECKS.update(user_checks)
 ROUTE_CHECKS.update(device_checks)
 ROUTE_CHECKS.update(two_factor_checks)
+ROUTE_CHECKS.update(import_checks)
 
 
 def test_every_route_has_a_tenancy_check() -> None:

@@ -1,0 +1,86 @@
+"""§7 Bulk import of users from CSV (admins only): start an import (a presigned upload URL),
+follow it, list them, and send the invitations of an import's new users."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice.app import Blueprint, Response
+
+from chalicelib.api.http import admin_only, json_body, json_response, query
+from chalicelib.api.views import job_view, page
+from chalicelib.bootstrap import services
+from chalicelib.core.clock import iso
+from chalicelib.domain.imports import ImportMode
+from chalicelib.domain.models import Principal
+from chalicelib.repositories.imports import ImportRecord
+from chalicelib.services.imports import ImportOptions
+
+bp = Blueprint(__name__)
+
+MAX_DECLARED_SIZE = 2**53  # JSON's safe integers; the configured cap (413) is the real limit
+
+
+@bp.route("/admin/imports", methods=["POST"])
+@admin_only
+def create_import(principal: Principal) -> Response:
+    body = json_body()
+    options = ImportOptions(
+        mode=body.choice("mode", ImportMode, default=ImportMode.SKIP),
+        send_invites=body.boolean("send_invites", default=False),
+        dry_run=body.boolean("dry_run", default=False),
+    )
+    size = body.integer("size", minimum=1, maximum=MAX_DECLARED_SIZE, required=False)
+    started = services().imports.create(principal, options, size)
+    answer = {
+        "import_id": started.record.id,
+        "upload_url": started.upload_url,
+        "upload_method": "PUT",
+        "upload_headers": {"Content-Type": "text/csv"},
+        "expires_at": iso(started.expires_at),
+        "max_bytes": started.max_bytes,
+        "import": import_view(started.record),
+    }
+    return json_response(answer, 201)
+
+
+@bp.route("/admin/imports", methods=["GET"])
+@admin_only
+def list_imports(principal: Principal) -> Response:
+    params = query()
+    records, next_cursor = services().imports.list_imports(principal, params.limit(), params.cursor())
+    return json_response(page([import_view(r) for r in records], next_cursor))
+
+
+@bp.route("/admin/imports/{import_id}", methods=["GET"])
+@admin_only
+def get_import(principal: Principal, import_id: str) -> Response:
+    details = services().imports.get(principal, import_id)
+    return json_response(
+        {**import_view(details.record), "errors": details.errors, "report_url": details.report_url}
+    )
+
+
+@bp.route("/admin/imports/{import_id}/invite", methods=["POST"])
+@admin_only
+def invite_imported_users(principal: Principal, import_id: str) -> Response:
+    record, job = services().imports.invite(principal, import_id)
+    return json_response({**import_view(record), "job": job_view(job) if job else None}, 202)
+
+
+def import_view(record: ImportRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "status": record.status,
+        "mode": record.mode,
+        "send_invites": record.send_invites,
+        "dry_run": record.dry_run,
+        "source": record.source,
+        "file": record.s3_key,
+        "requested_by": record.requested_by,
+        "counts": record.counts,
+        "error": record.error,
+        "invited": record.invited,
+        "created_at": iso(record.created_at),
+        "finished_at": iso(record.finished_at) if record.finished_at else None,
+    }

@@ -1,0 +1,401 @@
+"""CSV imports (API.md §7): the import record, its errors, the users it created, the per-row
+markers that make a re-run change nothing, the claim of an S3 object, and the S3 side (the
+uploaded file as a stream, the report).
+
+- `D#<d>#IMPORT#<id>` / `META`: the import (options, status, counts, checkpoint); gsi2
+  `D#<d>#IMPORTS` / `<created_at>#<id>` lists a domain's imports newest first;
+- `D#<d>#IMPORT#<id>` / `ERR#<line>`: the first 1 000 row errors;
+- `D#<d>#IMPORT#<id>` / `NEW#<line>`: each user the import created (the invitation step reads them);
+- `D#<d>#E#<email>` / `IMPORT#<id>`: the row of this import that claimed this email, and its
+  outcome: an email seen again is a duplicate, and a row re-read after a crash finds its outcome;
+- `D#<d>#IMPORTOBJ#<sha256(bucket/key/etag)>` / `META`: which import an S3 object started.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.core import aws
+from chalicelib.core.clock import epoch, iso_ms
+from chalicelib.core.config import get_settings
+from chalicelib.repositories import keys
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
+from chalicelib.repositories.timestamps import parse_ms
+
+MARKER_LIFETIME = timedelta(days=30)
+MULTIPART_MIN_BYTES = 5 * 1024 * 1024
+COUNT_NAMES = ("rows", "created", "updated", "skipped", "activated", "deactivated", "failed")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where the next chunk starts, and what the chunks before it produced."""
+
+    offset: int = 0  # byte offset of the next record in the file (0: the heading is still to read)
+    line: int = 1
+    chunk: int = 0  # chunks done (names the report parts)
+    errors_kept: int = 0
+
+
+@dataclass(frozen=True)
+class ImportRecord:
+    id: str
+    domain: str
+    status: str  # pending | processing | completed | failed
+    mode: str  # skip | update
+    send_invites: bool
+    dry_run: bool
+    source: str  # upload | drop
+    s3_key: str
+    requested_by: str | None  # an admin's email; None: every admin of the domain
+    created_at: datetime
+    updated_at: datetime
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_NAMES, 0))
+    checkpoint: Checkpoint = Checkpoint()
+    object_etag: str | None = None
+    job_id: str | None = None
+    error: dict[str, str] | None = None  # why a whole file failed: {code, message}
+    invited: bool = False  # the invitations of its new users went out (or are going)
+    report_key: str | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed")
+
+
+@dataclass(frozen=True)
+class RowMarker:
+    import_id: str
+    line: int
+    outcome: str
+    user_id: str | None = None
+    error: tuple[str, str] | None = None  # (code, message) of a failed row
+
+
+class ImportRepository:
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    # --- the import record -----------------------------------------------------------------------
+
+    def create_op(self, record: ImportRecord) -> dict[str, Any]:
+        return self._table.put_op(self.to_item(record), ITEM_IS_NEW)
+
+    def create(self, record: ImportRecord) -> None:
+        self._table.put(self.to_item(record), ITEM_IS_NEW)
+
+    def get(self, domain: str, import_id: str) -> ImportRecord | None:
+        item = self._table.get(keys.import_pk(domain, import_id), keys.META)
+        return self.from_item(item) if item else None
+
+    def list_imports(
+        self, domain: str, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[ImportRecord], dict[str, Any] | None]:
+        page = self._table.query(
+            keys.domain_imports_gsi2pk(domain),
+            index="gsi2",
+            limit=limit,
+            start_key=start_key,
+            newest_first=True,
+        )
+        return [self.from_item(i) for i in page.items], page.last_key
+
+    def save(self, record: ImportRecord, read: ImportRecord) -> None:
+        """Saves the record if it is still where `read` left it (status, offset): of two
+        deliveries working on one import only one moves it on (else ConditionFailed)."""
+        self._table.put(self.to_item(record), self._unchanged(read))
+
+    def save_op(self, record: ImportRecord, read: ImportRecord) -> dict[str, Any]:
+        return self._table.put_op(self.to_item(record), self._unchanged(read))
+
+    @staticmethod
+    def _unchanged(read: ImportRecord) -> Condition:
+        return Condition(
+            "#status = :status AND progress_offset = :offset AND chunks_done = :chunk AND invited = :invited",
+            {
+                ":status": read.status,
+                ":offset": read.checkpoint.offset,
+                ":chunk": read.checkpoint.chunk,
+                ":invited": read.invited,
+            },
+            {"#status": "status"},
+        )
+
+    # --- the S3 object's claim -----------------------------------------------------------------------
+
+    @staticmethod
+    def object_identity(bucket: str, key: str, etag: str) -> str:
+        return hashlib.sha256(f"{bucket}/{key}/{etag.strip(chr(34))}".encode()).hexdigest()
+
+    def claim_op(self, domain: str, identity: str, import_id: str) -> dict[str, Any]:
+        item = {"pk": keys.import_object_pk(domain, identity), "sk": keys.META, "import_id": import_id}
+        return self._table.put_op({**item, "type": "import_object"}, ITEM_IS_NEW)
+
+    def claimed_by(self, domain: str, identity: str) -> str | None:
+        item = self._table.get(keys.import_object_pk(domain, identity), keys.META)
+        return str(item["import_id"]) if item else None
+
+    # --- rows ----------------------------------------------------------------------------------------
+
+    def read_rows(
+        self, domain: str, import_id: str, emails: list[str]
+    ) -> tuple[dict[str, tuple[str, bool]], dict[str, RowMarker]]:
+        """For each email: the user it belongs to (and whether a password is set), and this
+        import's marker, in BatchGetItem calls (two keys an email)."""
+        wanted = []
+        for email in emails:
+            wanted += [
+                (keys.email_pk(domain, email), keys.EMAIL),
+                (keys.email_pk(domain, email), keys.import_marker_sk(import_id)),
+            ]
+        found = self._table.batch_get(wanted)
+        owners: dict[str, tuple[str, bool]] = {}
+        markers: dict[str, RowMarker] = {}
+        for email in emails:
+            owner = found.get((keys.email_pk(domain, email), keys.EMAIL))
+            if owner:
+                owners[email] = (str(owner["user_id"]), bool(owner.get("password_hash")))
+            marker = found.get((keys.email_pk(domain, email), keys.import_marker_sk(import_id)))
+            if marker:
+                error = (marker["error_code"], marker["error_message"]) if marker.get("error_code") else None
+                markers[email] = RowMarker(
+                    import_id, int(marker["line"]), marker["outcome"], marker.get("user_id"), error
+                )
+        return owners, markers
+
+    def marker_item(self, domain: str, email: str, marker: RowMarker, now: datetime) -> Item:
+        return {
+            "pk": keys.email_pk(domain, email),
+            "sk": keys.import_marker_sk(marker.import_id),
+            "type": "import_row",
+            "line": marker.line,
+            "outcome": marker.outcome,
+            "user_id": marker.user_id,
+            "error_code": marker.error[0] if marker.error else None,
+            "error_message": marker.error[1] if marker.error else None,
+            "ttl": epoch(now + MARKER_LIFETIME),
+        }
+
+    def marker_op(self, domain: str, email: str, marker: RowMarker, now: datetime) -> dict[str, Any]:
+        """A row's marker inside the transaction of its change: both land, or neither."""
+        return self._table.put_op(self.marker_item(domain, email, marker, now), ITEM_IS_NEW)
+
+    def new_user_item(self, domain: str, import_id: str, line: int, user_id: str, email: str) -> Item:
+        return {
+            "pk": keys.import_pk(domain, import_id),
+            "sk": keys.import_new_user_sk(line),
+            "type": "import_new_user",
+            "user_id": user_id,
+            "email": email,
+        }
+
+    def error_item(self, domain: str, import_id: str, line: int, code: str, message: str) -> Item:
+        return {
+            "pk": keys.import_pk(domain, import_id),
+            "sk": keys.import_error_sk(line),
+            "type": "import_error",
+            "line": line,
+            "code": code,
+            "message": message,
+        }
+
+    def put_many(self, items: Iterable[Item]) -> int:
+        """BatchWriteItem (25 a call): every item here is keyed by its row, so writing it twice
+        is writing it once."""
+        return self._table.batch_write(puts=list(items))
+
+    def errors(self, domain: str, import_id: str, limit: int = 1000) -> list[dict[str, Any]]:
+        items = self._table.query(
+            keys.import_pk(domain, import_id), sk_prefix=keys.IMPORT_ERROR_PREFIX, limit=limit
+        ).items
+        return [{"line": i["line"], "code": i["code"], "message": i["message"]} for i in items]
+
+    def new_users(self, domain: str, import_id: str, after_line: int, limit: int) -> list[Item]:
+        """The users the import created, in file order, from the line after `after_line`."""
+        start = {
+            "pk": {"S": keys.import_pk(domain, import_id)},
+            "sk": {"S": keys.import_new_user_sk(after_line)},
+        }
+        page = self._table.query(
+            keys.import_pk(domain, import_id),
+            sk_prefix=keys.IMPORT_NEW_USER_PREFIX,
+            limit=limit,
+            start_key=start if after_line else None,
+        )
+        return page.items
+
+    # --- items -----------------------------------------------------------------------------------
+
+    @staticmethod
+    def to_item(record: ImportRecord) -> Item:
+        checkpoint = record.checkpoint
+        return {
+            "pk": keys.import_pk(record.domain, record.id),
+            "sk": keys.META,
+            "type": "import",
+            "gsi2pk": keys.domain_imports_gsi2pk(record.domain),
+            "gsi2sk": f"{iso_ms(record.created_at)}#{record.id}",
+            "id": record.id,
+            "domain": record.domain,
+            "status": record.status,
+            "mode": record.mode,
+            "send_invites": record.send_invites,
+            "dry_run": record.dry_run,
+            "source": record.source,
+            "s3_key": record.s3_key,
+            "requested_by": record.requested_by,
+            "counts": record.counts,
+            "progress_offset": checkpoint.offset,
+            "progress_line": checkpoint.line,
+            "chunks_done": checkpoint.chunk,
+            "errors_kept": checkpoint.errors_kept,
+            "object_etag": record.object_etag,
+            "job_id": record.job_id,
+            "error": record.error,
+            "invited": record.invited,
+            "report_key": record.report_key,
+            "created_at": iso_ms(record.created_at),
+            "updated_at": iso_ms(record.updated_at),
+            "finished_at": iso_ms(record.finished_at) if record.finished_at else None,
+        }
+
+    @staticmethod
+    def from_item(item: Item) -> ImportRecord:
+        finished = item.get("finished_at")
+        return ImportRecord(
+            id=item["id"],
+            domain=item["domain"],
+            status=item["status"],
+            mode=item["mode"],
+            send_invites=bool(item.get("send_invites")),
+            dry_run=bool(item.get("dry_run")),
+            source=item.get("source", "upload"),
+            s3_key=item["s3_key"],
+            requested_by=item.get("requested_by"),
+            counts={name: int((item.get("counts") or {}).get(name, 0)) for name in COUNT_NAMES},
+            checkpoint=Checkpoint(
+                offset=int(item.get("progress_offset", 0)),
+                line=int(item.get("progress_line", 1)),
+                chunk=int(item.get("chunks_done", 0)),
+                errors_kept=int(item.get("errors_kept", 0)),
+            ),
+            object_etag=item.get("object_etag"),
+            job_id=item.get("job_id"),
+            error=item.get("error"),
+            invited=bool(item.get("invited")),
+            report_key=item.get("report_key"),
+            created_at=parse_ms(item["created_at"]),
+            updated_at=parse_ms(item["updated_at"]),
+            finished_at=parse_ms(finished) if finished else None,
+        )
+
+
+class ImportFiles:
+    """The S3 side of an import: the file, read as a stream from an offset; its metadata; the
+    report, written part by part (one object a chunk) and joined at the end."""
+
+    def __init__(self, s3_factory: Any = aws.s3) -> None:
+        self._s3_factory = s3_factory
+
+    @property
+    def _s3(self) -> Any:
+        return self._s3_factory()
+
+    @staticmethod
+    def upload_key(domain: str, import_id: str) -> str:
+        return f"imports/{domain}/{import_id}.csv"
+
+    @staticmethod
+    def report_prefix(domain: str, import_id: str) -> str:
+        # Not under imports/: the bucket's notification must not hear the reports.
+        return f"import-reports/{domain}/{import_id}/"
+
+    def head(self, key: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self._s3.head_object(Bucket=get_settings().bucket, Key=key)
+        except ClientError:
+            return None
+        return {
+            "size": int(answer.get("ContentLength", 0)),
+            "etag": str(answer.get("ETag", "")).strip('"'),
+            "metadata": {k.lower(): v for k, v in (answer.get("Metadata") or {}).items()},
+        }
+
+    def open(self, key: str, offset: int = 0, etag: str | None = None) -> Any:
+        """The object's bytes from `offset`, as a stream (never read whole); `etag` pins the
+        version the import started with."""
+        params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key}
+        if offset:
+            params["Range"] = f"bytes={offset}-"
+        if etag:
+            params["IfMatch"] = etag
+        return self._s3.get_object(**params)["Body"]
+
+    def presign_put(self, key: str, expires_in: int, size: int | None) -> str:
+        params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key, "ContentType": "text/csv"}
+        if size is not None:
+            params["ContentLength"] = size
+        return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in))
+
+    def presign_get(self, key: str, filename: str, expires_in: int) -> str:
+        params = {
+            "Bucket": get_settings().bucket,
+            "Key": key,
+            "ResponseContentType": "text/csv; charset=utf-8",
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        }
+        return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+
+    def put_part(self, domain: str, import_id: str, chunk: int, body: bytes) -> None:
+        key = f"{self.report_prefix(domain, import_id)}part-{chunk:07d}.csv"
+        self._s3.put_object(Bucket=get_settings().bucket, Key=key, Body=body, ContentType="text/csv")
+
+    def join_parts(self, domain: str, import_id: str, chunks: int, heading: bytes) -> str:
+        """Joins the parts into `report.csv`, reading one part at a time: a report under 5 MiB
+        is one PutObject; a larger one a multipart upload of parts of at least 5 MiB (S3's
+        minimum). Then deletes the parts. (Small reports avoid multipart also because moto
+        server's /moto-api/data.json fails once a multipart upload exists.)"""
+        bucket = get_settings().bucket
+        prefix = self.report_prefix(domain, import_id)
+        key = f"{prefix}report.csv"
+        upload: str | None = None
+        parts: list[dict[str, Any]] = []
+        buffer = bytearray(heading)
+        for chunk in range(chunks):
+            part_key = f"{prefix}part-{chunk:07d}.csv"
+            buffer += self._s3.get_object(Bucket=bucket, Key=part_key)["Body"].read()
+            if len(buffer) >= MULTIPART_MIN_BYTES:
+                if upload is None:
+                    upload = self._s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="text/csv")[
+                        "UploadId"
+                    ]
+                parts.append(self._upload_part(bucket, key, upload, len(parts) + 1, bytes(buffer)))
+                buffer.clear()
+        if upload is None:
+            self._s3.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="text/csv")
+        else:
+            if buffer:
+                parts.append(self._upload_part(bucket, key, upload, len(parts) + 1, bytes(buffer)))
+            self._s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
+            )
+        for start in range(0, chunks, 1000):
+            objects = [{"Key": f"{prefix}part-{c:07d}.csv"} for c in range(start, min(chunks, start + 1000))]
+            self._s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+        return key
+
+    def _upload_part(self, bucket: str, key: str, upload: str, number: int, body: bytes) -> dict[str, Any]:
+        answer = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)
+        return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+def chunks_of(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
