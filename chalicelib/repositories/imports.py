@@ -194,10 +194,13 @@ class ImportRepository:
             "email": email,
         }
 
-    def error_item(self, domain: str, import_id: str, line: int, code: str, message: str) -> Item:
+    def error_item(
+        self, domain: str, import_id: str, line: int, number: int, code: str, message: str
+    ) -> Item:
+        """The `number`th error of a line (the heading line can have several)."""
         return {
             "pk": keys.import_pk(domain, import_id),
-            "sk": keys.import_error_sk(line),
+            "sk": keys.import_error_sk(line, number),
             "type": "import_error",
             "line": line,
             "code": code,
@@ -335,7 +338,7 @@ class ImportFiles:
         if offset:
             params["Range"] = f"bytes={offset}-"
         if etag:
-            params["IfMatch"] = etag
+            params["IfMatch"] = f'"{etag}"'  # the ETag as S3 quotes it
         return self._s3.get_object(**params)["Body"]
 
     def presign_put(self, key: str, expires_in: int, size: int | None) -> str:
@@ -360,7 +363,7 @@ class ImportFiles:
     def join_parts(self, domain: str, import_id: str, chunks: int, heading: bytes) -> str:
         """Joins the parts into `report.csv`, reading one part at a time: a report under 5 MiB
         is one PutObject; a larger one a multipart upload of parts of at least 5 MiB (S3's
-        minimum). Then deletes the parts. (Small reports avoid multipart also because moto
+        minimum). (Small reports avoid multipart also because moto
         server's /moto-api/data.json fails once a multipart upload exists.)"""
         bucket = get_settings().bucket
         prefix = self.report_prefix(domain, import_id)
@@ -386,10 +389,15 @@ class ImportFiles:
             self._s3.complete_multipart_upload(
                 Bucket=bucket, Key=key, UploadId=upload, MultipartUpload={"Parts": parts}
             )
+        return key
+
+    def delete_parts(self, domain: str, import_id: str, chunks: int) -> None:
+        """After the import is saved as completed: a redelivered last step can still join them."""
+        bucket = get_settings().bucket
+        prefix = self.report_prefix(domain, import_id)
         for start in range(0, chunks, 1000):
             objects = [{"Key": f"{prefix}part-{c:07d}.csv"} for c in range(start, min(chunks, start + 1000))]
             self._s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
-        return key
 
     def _upload_part(self, bucket: str, key: str, upload: str, number: int, body: bytes) -> dict[str, Any]:
         answer = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)

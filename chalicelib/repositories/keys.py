@@ -198,8 +198,8 @@ def import_object_pk(domain: str, identity: str) -> str:
     return f"D#{domain}#IMPORTOBJ#{identity}"
 
 
-def import_error_sk(line: int) -> str:
-    return f"{IMPORT_ERROR_PREFIX}{line:012d}"
+def import_error_sk(line: int, number: int = 0) -> str:
+    return f"{IMPORT_ERROR_PREFIX}{line:012d}#{number:03d}"
 
 
 def import_new_user_sk(line: int) -> str:

@@ -117,6 +117,7 @@ class _Row:
     email: str
     outcome: Outcome
     error: tuple[str, str] | None = None
+    claims_email: bool = False  # the first row of its email: its marker is written
 
 
 @dataclass
@@ -362,9 +363,9 @@ class ImportService:
         size = get_settings().import_chunk_rows
         done = 0
         if record.checkpoint.offset == 0 and heading.errors:
-            self._imports.put_many(
-                self._imports.error_item(record.domain, record.id, e.line, e.code, e.message)
-                for e in heading.errors
+            self._imports.put_many(  # one line, several errors: numbered within it
+                self._imports.error_item(record.domain, record.id, e.line, n, e.code, e.message)
+                for n, e in enumerate(heading.errors)
             )
         while True:
             chunk = list(_take(rows, size))
@@ -422,7 +423,7 @@ class ImportService:
     ) -> _Chunk:
         """Plans every row of the chunk, then writes: new users in transactions of as many users
         as fit in one, every other change in a transaction of its own, each with its markers."""
-        emails = sorted({o.email for o in outcomes if isinstance(o, UserRecord)})
+        emails = sorted({o.email for o in outcomes if o.email})
         owners, markers = self._imports.read_rows(record.domain, record.id, emails)
         existing = {u.id: u for u in self._users.get_many(record.domain, [uid for uid, _ in owners.values()])}
         now = self._clock.now()
@@ -433,14 +434,20 @@ class ImportService:
         changes: list[tuple[_Row, RowPlan]] = []
         for outcome in outcomes:
             if isinstance(outcome, RowError):
-                result.rows.append(
-                    _Row(outcome.line, outcome.email, Outcome.FAILED, (outcome.code, outcome.message))
-                )
+                # A bad row with a valid email still claims it (the first row wins), once.
+                earlier = markers.get(outcome.email)
+                claims = bool(outcome.email) and outcome.email not in seen
+                claims = claims and (earlier is None or earlier.line == outcome.line)
+                if claims:
+                    seen[outcome.email] = outcome.line
+                error = (outcome.code, outcome.message)
+                result.rows.append(_Row(outcome.line, outcome.email, Outcome.FAILED, error, claims))
                 continue
             email, line = outcome.email, outcome.line
             marker = markers.get(email)
             if marker is not None and marker.line == line:  # done before a crash: count it again
-                result.rows.append(_Row(line, email, Outcome(marker.outcome), marker.error))
+                seen[email] = line
+                result.rows.append(_Row(line, email, Outcome(marker.outcome), marker.error, True))
                 continue
             first = marker.line if marker is not None else seen.get(email)
             if first is not None:
@@ -469,7 +476,7 @@ class ImportService:
                     plan = seat_refused(plan)
                 else:
                     seats_free -= 1
-            row = _Row(line, email, plan.outcome, plan.error)
+            row = _Row(line, email, plan.outcome, plan.error, claims_email=True)
             result.rows.append(row)
             if record.dry_run or plan.outcome in (Outcome.SKIPPED, Outcome.FAILED):
                 continue
@@ -580,11 +587,11 @@ class ImportService:
         room = MAX_ERRORS_KEPT - record.checkpoint.errors_kept
         for row in chunk.rows:
             wrote_marker = record.dry_run is False and row.outcome not in (Outcome.SKIPPED, Outcome.FAILED)
-            if row.email and not wrote_marker and not _is_duplicate(row):
+            if row.claims_email and not wrote_marker:
                 marker = RowMarker(record.id, row.line, row.outcome.value, None, row.error)
                 items.append(self._imports.marker_item(record.domain, row.email, marker, now))
             if row.error and room > 0:
-                items.append(self._imports.error_item(record.domain, record.id, row.line, *row.error))
+                items.append(self._imports.error_item(record.domain, record.id, row.line, 0, *row.error))
                 room -= 1
         self._imports.put_many(items)
         self._files.put_part(record.domain, record.id, record.checkpoint.chunk, _report_lines(chunk.rows))
@@ -602,6 +609,7 @@ class ImportService:
             self._imports.save(done, record)
         except ConditionFailed:
             return  # another delivery completed it
+        self._files.delete_parts(record.domain, record.id, record.checkpoint.chunk)
         self._audit.append(record.domain, self._audit_entry(done))
         job = self._start_invitations(done) if invite else None
         self._notify(done, job)
@@ -669,10 +677,6 @@ def _take(rows: Iterator[Any], size: int) -> Iterator[Any]:
 
 def _active_admin(user: User) -> int:
     return int(user.status is UserStatus.ACTIVE and user.role is Role.ADMIN)
-
-
-def _is_duplicate(row: _Row) -> bool:
-    return row.error is not None and row.error[0] == "duplicate_email"
 
 
 def _report_lines(rows: list[_Row]) -> bytes:

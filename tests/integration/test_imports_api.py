@@ -288,26 +288,35 @@ def test_invitations_later_once(api: Api, client: Any, admin: str) -> None:
     assert error_of(again) == (409, "already_invited")
 
 
+@pytest.mark.parametrize(
+    "where",
+    [
+        "_process_chunk",  # between chunks: the second chunk's checkpoint is saved
+        "_write_chunk_outputs",  # mid-chunk: users written, checkpoint not moved
+    ],
+)
 def test_a_crash_between_chunks_resumes_without_doubles(
-    api: Api, client: Any, admin: str, monkeypatch: pytest.MonkeyPatch
+    api: Api, client: Any, admin: str, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     from chalicelib.bootstrap import services
     from chalicelib.services.imports import ImportService
 
     monkeypatch.setenv("OC_IMPORT_CHUNK_ROWS", "3")
     reset_settings()
-    real = ImportService._process_chunk
+    real = getattr(ImportService, where)
     calls = {"n": 0}
 
-    def dies_after_the_second_chunk(self: Any, *args: Any) -> Any:
+    def dies_in_the_second_chunk(self: Any, *args: Any) -> Any:
         calls["n"] += 1
+        if calls["n"] == 2 and where == "_write_chunk_outputs":
+            raise RuntimeError("Lambda killed mid-chunk")
         moved = real(self, *args)
         if calls["n"] == 2:
             raise RuntimeError("Lambda killed between chunks")
         return moved
 
-    monkeypatch.setattr(ImportService, "_process_chunk", dies_after_the_second_chunk)
-    body = "Email\n" + "".join(f"u{i}@acme.example\n" for i in range(10))
+    monkeypatch.setattr(ImportService, where, dies_in_the_second_chunk)
+    body = "Email\n" + "".join(f"u{i}@acme.example\n" for i in range(9)) + "u0@acme.example\n"
     started = start(api, admin)
     aws.s3().put_object(Bucket=BUCKET, Key=f"imports/acme/{started['import_id']}.csv", Body=body.encode())
     with pytest.raises(RuntimeError):
@@ -317,13 +326,13 @@ def test_a_crash_between_chunks_resumes_without_doubles(
     _redeliver_jobs(client, started["import_id"])
     details = the_import(api, admin, started["import_id"])
     assert details["status"] == "completed", details
-    assert details["counts"]["created"] == 10 and details["counts"]["rows"] == 10
+    assert details["counts"]["created"] == 9 and details["counts"]["rows"] == 10
+    assert [(e["line"], e["code"]) for e in details["errors"]] == [(11, "duplicate_email")]
     emails = [u for u in users_by_email(api, admin) if u.startswith("u")]
-    assert len(emails) == 10
-    seats = api.call("GET", "/platform/domains/acme", headers={"X-Platform-Key": PLATFORM_KEY}).json_body[
-        "seats"
-    ]
-    assert seats["used"] == 11
+    assert len(emails) == 9
+    domain = api.call("GET", "/platform/domains/acme", headers={"X-Platform-Key": PLATFORM_KEY}).json_body
+    assert domain["seats"]["used"] == 10
+    assert [r["outcome"] for r in report_rows(details)] == ["created"] * 9 + ["failed"]
 
 
 def _redeliver_jobs(client: Any, import_id: str) -> None:
@@ -402,7 +411,36 @@ def test_report_parts_join_into_one_csv(aws_env: None, part_bytes: int) -> None:
     for chunk, row in enumerate(rows):
         files.put_part("acme", "i1", chunk, row.encode())
     key = files.join_parts("acme", "i1", 3, b"line,email\r\n")
+    files.delete_parts("acme", "i1", 3)
     body = aws.s3().get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
     assert body == "line,email\r\n" + "".join(rows)
     listed = aws.s3().list_objects_v2(Bucket=BUCKET, Prefix="import-reports/acme/i1/").get("Contents", [])
     assert [o["Key"] for o in listed] == [key]  # the parts are gone
+
+
+def test_every_heading_error_is_kept(api: Api, client: Any, admin: str) -> None:
+    details = upload(
+        api, client, admin, "Email,Shoe Size,Hat Size,E-mail\na@acme.example,1,2,b@acme.example\n"
+    )
+    assert [(e["line"], e["code"]) for e in details["errors"]] == [
+        (1, "unknown_heading"),
+        (1, "unknown_heading"),
+        (1, "duplicate_heading"),
+    ]
+    assert details["counts"]["created"] == 1
+
+
+def test_a_bad_row_claims_its_email_once(api: Api, client: Any, admin: str) -> None:
+    body = (
+        "Email,Enabled\n"
+        "a@acme.example,maybe\na@acme.example,perhaps\na@acme.example,TRUE\nb@acme.example,TRUE\n"
+    )
+    details = upload(api, client, admin, body)
+    assert [(e["line"], e["code"]) for e in details["errors"]] == [
+        (2, "invalid_enabled"),
+        (3, "invalid_enabled"),
+        (4, "duplicate_email"),
+    ]
+    assert details["counts"]["created"] == 1 and details["counts"]["failed"] == 3
+    marker = Table().get("D#acme#E#a@acme.example", f"IMPORT#{details['id']}")
+    assert marker is not None and marker["line"] == 2
