@@ -95,7 +95,7 @@ def _die_with_parent() -> None:
 
 def start_emulator(config: LocalConfig) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(config.aws_port)],
+        [sys.executable, "-m", "localdev.emulator", "-H", HOST, "-p", str(config.aws_port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for the death signal
@@ -138,6 +138,9 @@ def provision_resources(region: str) -> dict[str, str]:
     }
 
 
+DEMO_SEATS = 250_000  # room for a 100 000-row import, twice
+
+
 def provision_demo(password: str) -> None:
     from chalicelib.bootstrap import services
     from chalicelib.domain.models import Billing, Plan
@@ -148,7 +151,7 @@ def provision_demo(password: str) -> None:
             domain=DEMO_DOMAIN,
             plan=Plan.ENTERPRISE,
             billing=Billing.ANNUAL,
-            seats=None,
+            seats=int(os.environ.get("OC_DEMO_SEATS", "") or DEMO_SEATS),
             hipaa=False,
             admin=AdminSpec(DEMO_ADMIN, "Demo", "Admin", password),
         )

@@ -19,5 +19,18 @@ def new_id(now_ms: int | None = None) -> str:
     return "".join(reversed(chars))
 
 
+def derived_id(seed: str, at_ms: int) -> str:
+    """An id in the same layout whose 80 "random" bits come from `seed`: the same seed gives the
+    same id, so work done again after a crash writes the same items (imports)."""
+    import hashlib
+
+    value = (at_ms << 80) | int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+    chars = []
+    for _ in range(26):
+        value, index = divmod(value, 32)
+        chars.append(_ALPHABET[index])
+    return "".join(reversed(chars))
+
+
 def is_id(value: str) -> bool:
     return len(value) == 26 and all(c in _ALPHABET for c in value)

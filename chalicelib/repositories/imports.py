@@ -2,8 +2,9 @@
 markers that make a re-run change nothing, the claim of an S3 object, and the S3 side (the
 uploaded file as a stream, the report).
 
-- `D#<d>#IMPORT#<id>` / `META`: the import (options, status, counts, checkpoint); gsi2
-  `D#<d>#IMPORTS` / `<created_at>#<id>` lists a domain's imports newest first;
+- `D#<d>#IMPORTS` / `IMPORT#<id>`: the import (options, status, counts, checkpoint), in one
+  partition per domain: ids sort by creation time, so a Query newest first is the list (no
+  index needed);
 - `D#<d>#IMPORT#<id>` / `ERR#<line>`: the first 1 000 row errors;
 - `D#<d>#IMPORT#<id>` / `NEW#<line>`: each user the import created (the invitation step reads them);
 - `D#<d>#E#<email>` / `IMPORT#<id>`: the row of this import that claimed this email, and its
@@ -90,15 +91,14 @@ class ImportRepository:
         self._table.put(self.to_item(record), ITEM_IS_NEW)
 
     def get(self, domain: str, import_id: str) -> ImportRecord | None:
-        item = self._table.get(keys.import_pk(domain, import_id), keys.META)
+        item = self._table.get(keys.domain_imports_pk(domain), keys.import_sk(import_id))
         return self.from_item(item) if item else None
 
     def list_imports(
         self, domain: str, limit: int, start_key: dict[str, Any] | None
     ) -> tuple[list[ImportRecord], dict[str, Any] | None]:
         page = self._table.query(
-            keys.domain_imports_gsi2pk(domain),
-            index="gsi2",
+            keys.domain_imports_pk(domain),
             limit=limit,
             start_key=start_key,
             newest_first=True,
@@ -238,11 +238,9 @@ class ImportRepository:
     def to_item(record: ImportRecord) -> Item:
         checkpoint = record.checkpoint
         return {
-            "pk": keys.import_pk(record.domain, record.id),
-            "sk": keys.META,
+            "pk": keys.domain_imports_pk(record.domain),
+            "sk": keys.import_sk(record.id),
             "type": "import",
-            "gsi2pk": keys.domain_imports_gsi2pk(record.domain),
-            "gsi2sk": f"{iso_ms(record.created_at)}#{record.id}",
             "id": record.id,
             "domain": record.domain,
             "status": record.status,

@@ -189,9 +189,13 @@ def import_pk(domain: str, import_id: str) -> str:
     return f"D#{domain}#IMPORT#{import_id}"
 
 
-def domain_imports_gsi2pk(domain: str) -> str:
-    """GSI2: a domain's imports, by creation time."""
+def domain_imports_pk(domain: str) -> str:
+    """A domain's import records, by id (that is, by creation time)."""
     return f"D#{domain}#IMPORTS"
+
+
+def import_sk(import_id: str) -> str:
+    return f"IMPORT#{import_id}"
 
 
 def import_object_pk(domain: str, identity: str) -> str:

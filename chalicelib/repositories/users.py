@@ -32,6 +32,11 @@ class UserRepository:
 
     def create_ops(self, user: User, password_hash: str | None) -> list[dict[str, Any]]:
         """The Puts of a new user: the email item (fails if the email is taken) then the profile."""
+        credentials, profile = self.create_items(user, password_hash)
+        return [self._table.put_op(credentials, ITEM_IS_NEW), self._table.put_op(profile, ITEM_IS_NEW)]
+
+    def create_items(self, user: User, password_hash: str | None = None) -> list[Item]:
+        """The email item and the profile of a new user (for batched writes: unconditional)."""
         email_pk, email_sk = self.email_key(user.domain, user.email)
         credentials = {
             "pk": email_pk,
@@ -40,10 +45,7 @@ class UserRepository:
             "user_id": user.id,
             "password_hash": password_hash,
         }
-        return [
-            self._table.put_op(credentials, ITEM_IS_NEW),
-            self._table.put_op(self.to_item(user), ITEM_IS_NEW),
-        ]
+        return [credentials, self.to_item(user)]
 
     def get_many(self, domain: str, user_ids: list[str]) -> list[User]:
         """Profiles in the order asked (one BatchGetItem per 100), unknown ids left out."""
@@ -205,10 +207,13 @@ class UserIndexRepository:
         return [*self._roster_keys(user), *self.search_keys(user)]
 
     def put_ops(self, user: User) -> list[dict[str, Any]]:
+        return [self._table.put_op(item) for item in self.items(user)]
+
+    def items(self, user: User) -> list[Item]:
+        """Every list entry of a user, as items."""
         tokens = search_tokens(user)
-        ops = [
-            self._table.put_op({"pk": pk, "sk": sk, "type": "roster", "user_id": user.id})
-            for pk, sk in self._roster_keys(user)
+        items: list[Item] = [
+            {"pk": pk, "sk": sk, "type": "roster", "user_id": user.id} for pk, sk in self._roster_keys(user)
         ]
         for (pk, sk), kind in zip(self.search_keys(user), SEARCH_KINDS, strict=True):
             entry = {
@@ -221,8 +226,8 @@ class UserIndexRepository:
                 "two_factor": enrolment(user),
                 **{f"t_{k}": v for k, v in tokens.items()},
             }
-            ops.append(self._table.put_op(entry))
-        return ops
+            items.append(entry)
+        return items
 
     def replace_ops(self, before: User, after: User) -> list[dict[str, Any]]:
         """Deletes the entries of `before` whose keys change, and puts those of `after`."""

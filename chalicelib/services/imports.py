@@ -190,7 +190,7 @@ class ImportService:
     def list_imports(
         self, principal: Principal, limit: int, cursor: str | None
     ) -> tuple[list[ImportRecord], str | None]:
-        start = decode_cursor(cursor, "gsi2pk", keys.domain_imports_gsi2pk(principal.domain))
+        start = decode_cursor(cursor, "pk", keys.domain_imports_pk(principal.domain))
         records, last = self._imports.list_imports(principal.domain, limit, start)
         return records, encode_cursor(last)
 
@@ -421,50 +421,43 @@ class ImportService:
         domain: Domain,
         defaults: list[Group],
     ) -> _Chunk:
-        """Plans every row of the chunk, then writes: new users in transactions of as many users
-        as fit in one, every other change in a transaction of its own, each with its markers."""
+        """Plans every row of the chunk, then writes: new users in BatchWriteItem calls, every
+        other change in a transaction of its own with its marker."""
         emails = sorted({o.email for o in outcomes if o.email})
         owners, markers = self._imports.read_rows(record.domain, record.id, emails)
         existing = {u.id: u for u in self._users.get_many(record.domain, [uid for uid, _ in owners.values()])}
         now = self._clock.now()
-        seats_free = domain.seats_total - domain.seats_used
+        chunk_number = record.checkpoint.chunk + 1
+        seats_taken_before = self._domains.import_seats_chunk(record.domain, record.id) == chunk_number
+        # Read again after a crash, a chunk whose seats were taken plans the same rows again.
+        seats_free = domain.seats_total if seats_taken_before else domain.seats_total - domain.seats_used
         seen: dict[str, int] = {}
         result = _Chunk()
         creations: list[tuple[_Row, RowPlan]] = []
         changes: list[tuple[_Row, RowPlan]] = []
         for outcome in outcomes:
             if isinstance(outcome, RowError):
-                # A bad row with a valid email still claims it (the first row wins), once.
-                earlier = markers.get(outcome.email)
-                claims = bool(outcome.email) and outcome.email not in seen
-                claims = claims and (earlier is None or earlier.line == outcome.line)
-                if claims:
-                    seen[outcome.email] = outcome.line
-                error = (outcome.code, outcome.message)
-                result.rows.append(_Row(outcome.line, outcome.email, Outcome.FAILED, error, claims))
+                result.rows.append(_bad_row(outcome, markers, seen))
+                continue
+            known = _seen_before(outcome, markers, seen)
+            if known is not None:
+                result.rows.append(known)
                 continue
             email, line = outcome.email, outcome.line
-            marker = markers.get(email)
-            if marker is not None and marker.line == line:  # done before a crash: count it again
-                seen[email] = line
-                result.rows.append(_Row(line, email, Outcome(marker.outcome), marker.error, True))
-                continue
-            first = marker.line if marker is not None else seen.get(email)
-            if first is not None:
-                message = f"{email} is already on line {first}; the first row wins."
-                result.rows.append(_Row(line, email, Outcome.FAILED, ("duplicate_email", message)))
-                continue
             seen[email] = line
+            new_id = _row_user_id(record, line)
             owner = owners.get(email)
+            if owner and owner[0] == new_id:  # this row created it before a crash: write it again
+                owner = None
             user = existing.get(owner[0]) if owner else None
             plan = plan_row(
                 outcome,
                 user,
                 bool(owner and owner[1]),
                 ImportMode(record.mode),
-                ids.new_id(),
+                new_id,
                 record.domain,
-                now,
+                record.created_at,
                 record.requested_by,
             )
             if owner and user is None:
@@ -496,49 +489,37 @@ class ImportService:
         defaults: list[Group],
         now: datetime,
     ) -> None:
+        """New users in BatchWriteItem calls (25 items a call, the batching floor): every item of
+        a row is keyed by the row (the user's id derives from the import and the line), so a
+        chunk written again writes the same items; the markers go last, after every other item
+        of the chunk has landed. The chunk's seats are taken first, once, in one conditional
+        update (`take_import_seats`)."""
         if not creations:
             return
-        per_user = len(self._creation_ops(record, creations[0][0], creations[0][1], defaults, now))
-        batch = max(1, 99 // per_user)  # TransactWriteItems holds 100 operations; one is the seats
-        for start in range(0, len(creations), batch):
-            group = creations[start : start + batch]
-            tx = Transaction(self._table)
-            for row, plan in group:
-                tx.add(*self._creation_ops(record, row, plan, defaults, now))
-            tx.add(self._domains.take_seats_op(record.domain, len(group), domain.seats_total))
-            try:
-                tx.commit()
-            except AppError:  # a user of the group was created meanwhile, or seats moved: one by one
-                for row, plan in group:
-                    self._create_one(record, row, plan, defaults, now)
+        chunk = record.checkpoint.chunk + 1
+        if self._domains.import_seats_chunk(record.domain, record.id) != chunk:
+            taken = self._domains.take_import_seats(
+                record.domain, record.id, chunk, len(creations), domain.seats_total
+            )
+            if not taken:  # another admin took seats meanwhile: these rows wait for none
+                for row, _ in creations:
+                    row.outcome, row.error = Outcome.FAILED, seat_refused_error()
+                return
+        items, markers = [], []
+        for row, plan in creations:
+            user = plan.after
+            assert user is not None
+            items += self._users.create_items(user)
+            items += self._index.items(user)
+            items += [self._groups_item(group, user, now) for group in defaults]
+            items.append(self._imports.new_user_item(record.domain, record.id, row.line, user.id, user.email))
+            marker = RowMarker(record.id, row.line, Outcome.CREATED.value, user.id)
+            markers.append(self._imports.marker_item(record.domain, row.email, marker, now))
+        self._imports.put_many(items)
+        self._imports.put_many(markers)
 
-    def _creation_ops(
-        self, record: ImportRecord, row: _Row, plan: RowPlan, defaults: list[Group], now: datetime
-    ) -> list[dict[str, Any]]:
-        user = plan.after
-        assert user is not None
-        marker = RowMarker(record.id, row.line, Outcome.CREATED.value, user.id)
-        return [
-            *self._users.create_ops(user, None),
-            *self._index.put_ops(user),
-            *self._joiner.join_ops(user, now, is_new_user=True, defaults=defaults),
-            self._imports.marker_op(record.domain, row.email, marker, now),
-            self._table.put_op(
-                self._imports.new_user_item(record.domain, record.id, row.line, user.id, user.email)
-            ),
-        ]
-
-    def _create_one(
-        self, record: ImportRecord, row: _Row, plan: RowPlan, defaults: list[Group], now: datetime
-    ) -> None:
-        tx = Transaction(self._table)
-        ops = self._creation_ops(record, row, plan, defaults, now)
-        tx.add(ops[0], on_condition_failed=Conflict(f"{row.email} was created meanwhile.", "user_exists"))
-        tx.add(*ops[1:-2])
-        tx.add(ops[-2], on_condition_failed=_AlreadyDone())
-        tx.add(ops[-1])
-        tx.add(self._domains.counters_op(record.domain, seats=1), on_condition_failed=seat_limit_reached())
-        self._commit_row(tx, record, row)
+    def _groups_item(self, group: Group, user: User, now: datetime) -> dict[str, Any]:
+        return self._joiner.membership_item(group, user, now)
 
     def _change_user(
         self, record: ImportRecord, row: _Row, plan: RowPlan, defaults: list[Group], now: datetime
@@ -610,6 +591,7 @@ class ImportService:
         except ConditionFailed:
             return  # another delivery completed it
         self._files.delete_parts(record.domain, record.id, record.checkpoint.chunk)
+        self._domains.forget_import_seats(record.domain, record.id)
         self._audit.append(record.domain, self._audit_entry(done))
         job = self._start_invitations(done) if invite else None
         self._notify(done, job)
@@ -665,6 +647,40 @@ class _AlreadyDone(AppError):
 
     def __init__(self) -> None:
         super().__init__("This row was imported by another delivery.")
+
+
+def _bad_row(outcome: RowError, markers: dict[str, RowMarker], seen: dict[str, int]) -> _Row:
+    """A bad row with a valid email still claims that email (the first row wins), once."""
+    earlier = markers.get(outcome.email)
+    claims = bool(outcome.email) and outcome.email not in seen
+    claims = claims and (earlier is None or earlier.line == outcome.line)
+    if claims:
+        seen[outcome.email] = outcome.line
+    return _Row(outcome.line, outcome.email, Outcome.FAILED, (outcome.code, outcome.message), claims)
+
+
+def _seen_before(outcome: UserRecord, markers: dict[str, RowMarker], seen: dict[str, int]) -> _Row | None:
+    """A row done before a crash (counted again as it was), or a duplicate of an earlier row."""
+    email, line = outcome.email, outcome.line
+    marker = markers.get(email)
+    if marker is not None and marker.line == line:
+        seen[email] = line
+        return _Row(line, email, Outcome(marker.outcome), marker.error, True)
+    first = marker.line if marker is not None else seen.get(email)
+    if first is None:
+        return None
+    message = f"{email} is already on line {first}; the first row wins."
+    return _Row(line, email, Outcome.FAILED, ("duplicate_email", message))
+
+
+def _row_user_id(record: ImportRecord, line: int) -> str:
+    """The id of the user a row creates: the same every time the row is read."""
+    return ids.derived_id(f"{record.domain}/{record.id}/{line}", int(record.created_at.timestamp() * 1000))
+
+
+def seat_refused_error() -> tuple[str, str]:
+    refused = seat_limit_reached()
+    return refused.code, refused.message
 
 
 def _take(rows: Iterator[Any], size: int) -> Iterator[Any]:

@@ -37,3 +37,7 @@ class DefaultGroupJoiner:
 
     def default_groups(self, domain: str) -> list[Group]:
         return self._groups.list_default(domain)
+
+    def membership_item(self, group: Group, user: User, now: datetime) -> dict[str, Any]:
+        """A new user's membership of a default group, as an item (for batched writes)."""
+        return self._groups.membership_item(group, user.id, GroupRole.MEMBER, now)

@@ -3,6 +3,8 @@
 import json
 from typing import Any
 
+import pytest
+
 from chalicelib.core import aws
 from infra.emulator import load_template, provision_emulator
 
@@ -45,3 +47,38 @@ def test_provisioning_twice_is_harmless(aws_env: None) -> None:
     created: Any = provision_emulator(aws.client, "us-east-1")
     assert created.refs["MainTable"] == "office-chat-main"
     assert len(aws.dynamodb().list_tables()["TableNames"]) == 1
+
+
+def test_the_emulator_query_patch_reads_one_partition_with_the_same_answers(
+    aws_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """localdev/emulator.py: a table Query answers exactly what moto's own answers."""
+    from moto.dynamodb.models.table import Table as MotoTable
+
+    from chalicelib.repositories.dynamo import Table
+    from localdev import emulator
+
+    table = Table()
+    table.batch_write(
+        puts=[{"pk": f"P#{p}", "sk": f"S#{s:03d}", "n": s} for p in range(3) for s in range(30)]
+        + [{"pk": "Q", "sk": "x", "gsi2pk": "G", "gsi2sk": "1"}]
+    )
+
+    def answers() -> list[Any]:
+        page = table.query("P#1", sk_prefix="S#01", limit=5)
+        newest = table.query("P#2", newest_first=True, limit=3)
+        later = table.query("P#1", start_key=page.last_key, limit=100)
+        return [
+            [i["sk"] for i in page.items],
+            [i["sk"] for i in newest.items],
+            len(later.items),
+            table.query("nothing").items,
+            [i["pk"] for i in table.query("G", index="gsi2").items],
+        ]
+
+    expected = answers()
+    monkeypatch.setattr(MotoTable, "query", MotoTable.query)
+    monkeypatch.setattr(MotoTable, "all_items", MotoTable.all_items)
+    emulator.patch_moto_query()
+    assert answers() == expected
+    assert expected[0] == ["S#010", "S#011", "S#012", "S#013", "S#014"]
