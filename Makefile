@@ -31,6 +31,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python bench/requests.py
 	$(BIN)/python bench/delete_bench.py
+	$(BIN)/python bench/import_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -269,6 +269,20 @@ class Table:
                 _backoff(attempt)
         return calls
 
+    def batch_write_parallel(self, puts: Sequence[Mapping[str, Any]], workers: int = 4) -> int:
+        """BatchWriteItem of many items, several calls in flight at once (an import's chunk:
+        the calls are independent, and their latency, not DynamoDB, bounds a sequential loop).
+        Returns calls made; raises the first failure after every call has ended."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        batches = [
+            puts[start : start + BATCH_WRITE_LIMIT] for start in range(0, len(puts), BATCH_WRITE_LIMIT)
+        ]
+        if len(batches) <= 1:
+            return self.batch_write(puts=puts)
+        with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
+            return sum(pool.map(lambda batch: self.batch_write(puts=batch), batches))
+
     # --- transaction operation builders --------------------------------------------------------
 
     def put_op(self, item: Mapping[str, Any], condition: Condition | None = None) -> dict[str, Any]:

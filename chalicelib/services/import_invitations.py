@@ -1,10 +1,10 @@
 """The invitations of the users an import created (API.md §7): with `send_invites` when the
 import ends, or later on `POST /admin/imports/{id}/invite` (once). An `import_invites` job reads
-the import's new users 50 at a time (file order), gives each still-invited user a fresh
-invitation (the INVITE items in BatchWriteItem calls) and sends the 50 emails in one SES
-SendBulkTemplatedEmail call; its checkpoint is the last line invited. A page delivered twice
-(a crash between the send and the checkpoint) re-invites those users with new links: the old
-links die, nobody is left without a working one."""
+the new users of the import 500 at a time (file order), gives each one still invited a fresh
+invitation (the INVITE items in BatchWriteItem calls) and sends the emails with SES
+SendBulkTemplatedEmail, 50 destinations a call; its checkpoint is the last line invited. A step
+delivered twice (a crash between the send and the checkpoint) re-invites those users with new
+links: the old links die, nobody is left without a working one."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from chalicelib.services.users import INVITE_LIFETIME
 log = get_logger(__name__)
 
 INVITE_JOB = "import_invites"
+USERS_A_STEP = 10 * BULK_LIMIT  # one Query, 5 BatchGetItem, 10 SES calls and one job message a step
 INVITATION = Template(
     name="office-chat-invitation",
     subject="You are invited to {{domain}} on Office Chat",
@@ -69,7 +70,7 @@ class ImportInvitations:
     def step(self, job: Job) -> StepOutcome:
         after_line = int(job.checkpoint or 0)
         import_id = str(job.payload["import_id"])
-        page = self._imports.new_users(job.domain, import_id, after_line, BULK_LIMIT)
+        page = self._imports.new_users(job.domain, import_id, after_line, USERS_A_STEP)
         if not page:
             return StepOutcome(done=0, checkpoint="done", finished=True)
         users = {u.id: u for u in self._users.get_many(job.domain, [i["user_id"] for i in page])}
@@ -93,7 +94,7 @@ class ImportInvitations:
         if destinations:
             self._sender.send(INVITATION, destinations)
         last_line = int(str(page[-1]["sk"]).rsplit("#", 1)[-1])
-        finished = len(page) < BULK_LIMIT
+        finished = len(page) < USERS_A_STEP
         invited = int(job.result.get("invited", 0)) + len(destinations)
         return StepOutcome(
             done=len(page), checkpoint=str(last_line), finished=finished, result={"invited": invited}
