@@ -11,12 +11,7 @@ _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 def new_id(now_ms: int | None = None) -> str:
     millis = int(time.time() * 1000) if now_ms is None else now_ms
-    value = (millis << 80) | secrets.randbits(80)
-    chars = []
-    for _ in range(26):
-        value, index = divmod(value, 32)
-        chars.append(_ALPHABET[index])
-    return "".join(reversed(chars))
+    return _encode((millis << 80) | secrets.randbits(80))
 
 
 def derived_id(seed: str, at_ms: int) -> str:
@@ -24,7 +19,11 @@ def derived_id(seed: str, at_ms: int) -> str:
     same id, so work done again after a crash writes the same items (imports)."""
     import hashlib
 
-    value = (at_ms << 80) | int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big")
+    return _encode((at_ms << 80) | int.from_bytes(hashlib.sha256(seed.encode()).digest()[:10], "big"))
+
+
+def _encode(value: int) -> str:
+    """128 bits as 26 Crockford base32 characters, most significant first."""
     chars = []
     for _ in range(26):
         value, index = divmod(value, 32)

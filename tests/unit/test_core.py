@@ -105,3 +105,12 @@ def test_password_hashes_verify_and_unknown_accounts_never_match() -> None:
     assert not hasher.verify(stored, "wrong horse battery staple")
     assert not hasher.verify(None, "correct horse battery staple")
     assert not hasher.verify("not a hash", "x")
+
+
+def test_derived_ids_are_ids_the_same_for_the_same_seed() -> None:
+    from chalicelib.core import ids
+
+    first = ids.derived_id("acme/import/2", 1_700_000_000_000)
+    assert ids.is_id(first) and first == ids.derived_id("acme/import/2", 1_700_000_000_000)
+    assert first != ids.derived_id("acme/import/3", 1_700_000_000_000)
+    assert first[:10] == ids.new_id(1_700_000_000_000)[:10]  # the same time prefix: sorts by age
