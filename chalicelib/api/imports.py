@@ -3,17 +3,14 @@ follow it, list them, and send the invitations of an import's new users."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import admin_only, json_body, json_response, query
-from chalicelib.api.views import job_view, page
+from chalicelib.api.views import import_view, job_view, page
 from chalicelib.bootstrap import services
 from chalicelib.core.clock import iso
 from chalicelib.domain.imports import ImportMode
 from chalicelib.domain.models import Principal
-from chalicelib.repositories.imports import ImportRecord
 from chalicelib.services.imports import ImportOptions
 
 bp = Blueprint(__name__)
@@ -66,21 +63,3 @@ def get_import(principal: Principal, import_id: str) -> Response:
 def invite_imported_users(principal: Principal, import_id: str) -> Response:
     record, job = services().imports.invite(principal, import_id)
     return json_response({**import_view(record), "job": job_view(job) if job else None}, 202)
-
-
-def import_view(record: ImportRecord) -> dict[str, Any]:
-    return {
-        "id": record.id,
-        "status": record.status,
-        "mode": record.mode,
-        "send_invites": record.send_invites,
-        "dry_run": record.dry_run,
-        "source": record.source,
-        "file": record.s3_key,
-        "requested_by": record.requested_by,
-        "counts": record.counts,
-        "error": record.error,
-        "invited": record.invited,
-        "created_at": iso(record.created_at),
-        "finished_at": iso(record.finished_at) if record.finished_at else None,
-    }

@@ -18,6 +18,7 @@ from chalicelib.domain.models import (
     User,
 )
 from chalicelib.repositories.devices import device_admin_id
+from chalicelib.repositories.imports import ImportRecord
 from chalicelib.repositories.jobs import Job
 from chalicelib.services.files import DownloadTicket, UploadTicket
 from chalicelib.services.messages import Messages
@@ -216,3 +217,21 @@ def upload_view(ticket: UploadTicket) -> dict[str, Any]:
 
 def download_view(ticket: DownloadTicket) -> dict[str, Any]:
     return {"download_url": ticket.url, "expires_at": iso(ticket.expires_at), "file": file_view(ticket.file)}
+
+
+def import_view(record: ImportRecord) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "status": record.status,
+        "mode": record.mode,
+        "send_invites": record.send_invites,
+        "dry_run": record.dry_run,
+        "source": record.source,
+        "file": record.s3_key,
+        "requested_by": record.requested_by,
+        "counts": record.counts,
+        "error": record.error,
+        "invited": record.invited,
+        "created_at": iso(record.created_at),
+        "finished_at": iso(record.finished_at) if record.finished_at else None,
+    }

@@ -511,15 +511,12 @@ class ImportService:
             assert user is not None
             items += self._users.create_items(user)
             items += self._index.items(user)
-            items += [self._groups_item(group, user, now) for group in defaults]
+            items += [self._joiner.membership_item(group, user, now) for group in defaults]
             items.append(self._imports.new_user_item(record.domain, record.id, row.line, user.id, user.email))
             marker = RowMarker(record.id, row.line, Outcome.CREATED.value, user.id)
             markers.append(self._imports.marker_item(record.domain, row.email, marker, now))
         self._imports.put_many(items)
         self._imports.put_many(markers)
-
-    def _groups_item(self, group: Group, user: User, now: datetime) -> dict[str, Any]:
-        return self._joiner.membership_item(group, user, now)
 
     def _change_user(
         self, record: ImportRecord, row: _Row, plan: RowPlan, defaults: list[Group], now: datetime
