@@ -3,26 +3,29 @@ and the handler's peak memory at 10 000 and 100 000 rows.
 
 Run: `.venv/bin/python bench/import_bench.py` (about 20 minutes on 2 cores: the naive baseline's
 120 000 calls take ~7.5 min, the 100 000-row handler ~13 min; `--rows` and `--rss-rows` make a
-smaller run). Runs against the emulator: moto server in a subprocess on a free port
-(`--emulator PORT`, this file), provisioned from infra/template.yaml as `make run` does
-(localdev.run.provision_resources, SES sender verified); the app reaches it through
+smaller run). Runs against the emulator: moto server in a subprocess on a free port, started as
+`make run` starts it (`python -m localdev.emulator`), provisioned from infra/template.yaml as
+`make run` does (localdev.run.provision_resources, SES sender verified); the app reaches it through
 OC_AWS_ENDPOINT_URL, so every AWS call is an HTTP request with the emulator's per-call cost
 (~3.5 ms for a GetItem here, client and emulator together).
 
-moto's costs that grow with the table (or a partition), which DynamoDB's do not, are made per
-item in the emulator's process (`--unpatched-emulator` leaves them; the answers are the same):
-TransactWriteItems deep-copies the whole table once per operation (for its rollback: here it
-backs up the items it touches); a Query sorts the whole table (here: its partition, or the items
-of the index key asked) and walks a partition from its start to the ExclusiveStartKey (here: a
-bisection); and Python's full collections walk the emulator's millions of items (here they are
-frozen every 5 s). Unfixed, a 10 000-row import takes minutes per thousand rows, and calls pass
-the app's 10 s read timeout, whose retries then race the first attempt.
+moto's costs that grow with the table (or a partition, or quadratically with an item), which
+DynamoDB's do not, are made per item by localdev/emulator.py (`--unpatched-emulator` runs plain
+`python -m moto.server`; the answers are the same): TransactWriteItems deep-copies the whole table
+once per operation (for its rollback: there it backs up the items it writes); a Query sorts the
+whole table (there: its partition, or the items of the index key asked) and walks a partition from
+its start to the ExclusiveStartKey (there: a bisection, and only the stretch within the key
+condition and the Limit); building an item re-sums the sizes of all its attributes for each one
+added (there: one running sum); and Python's full collections walk the emulator's millions of
+items (there they are frozen every 5 s). Unfixed, a 10 000-row import takes minutes per thousand
+rows, and calls pass the app's 10 s read timeout, whose retries then race the first attempt.
 
 1. Our path, N = 10 000 rows (Email, First Name, Last Name, Title; all new users) in a domain
    provisioned through POST /platform/domains (its admin, its two default groups): the file is put
    at imports/<domain>/users.csv with the metadata send-invites=true, then the S3-events queue is
    delivered to `on_s3_event` and the jobs queue to `on_job` (chalice.test's lambda_.invoke, each
-   message once) until both are empty: the import job, then its invitations job. Time: from the
+   message once) until both are empty: the import job, which invites each chunk's new users as it
+   creates them (SES SendBulkTemplatedEmail, 50 a call). Time: from the
    put to the last empty poll. AWS calls: every call made inside the handlers (all services, from
    a botocore before-call hook on every client the app creates); not the bench's put, polling and
    deletes of messages.
@@ -52,11 +55,9 @@ rows <= peak at 10 000 + 20 MB (10^6 bytes). Exit status 1 on a miss or a wrong 
 from __future__ import annotations
 
 import argparse
-import bisect
 import contextlib
 import csv
 import ctypes
-import inspect
 import json
 import logging
 import math
@@ -65,7 +66,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections import Counter, defaultdict
@@ -106,200 +106,6 @@ def _isolate_path() -> None:
 # --- the emulator ------------------------------------------------------------------------------------
 
 
-def _patch_moto() -> None:
-    """moto's costs that grow with the table, made per item (see the docstring)."""
-    _patch_transactions()
-    _patch_queries()
-
-
-def _patch_transactions() -> None:
-    """TransactWriteItems backs up (for its rollback) the items it touches, not the table once
-    per operation."""
-    import copy
-
-    import moto.dynamodb.models as backend_module
-    from moto.dynamodb.models import DynamoDBBackend
-    from moto.dynamodb.models.dynamo_type import DynamoType
-    from moto.dynamodb.models.table import Table as MotoTable
-
-    class _NoTableCopy:
-        """moto's `copy` inside its DynamoDB backend: a Table is not copied (the transaction's
-        rollback below restores the items it touched instead)."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(copy, name)
-
-        @staticmethod
-        def deepcopy(value: Any, memo: Any = None) -> Any:
-            return value if isinstance(value, MotoTable) else copy.deepcopy(value, memo)
-
-    backend_module.copy = _NoTableCopy()  # type: ignore[attr-defined,assignment]
-    transact = DynamoDBBackend.transact_write_items
-
-    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved: list[tuple[Any, Any, Any, Any]] = []
-        for operation in transact_items:
-            body: dict[str, Any] = next(iter(operation.values()), {})
-            table = self.tables.get(body.get("TableName"))
-            attributes = body.get("Item") or body.get("Key") or {}
-            if table is None or table.hash_key_attr not in attributes:
-                continue
-            hash_key = DynamoType(attributes[table.hash_key_attr])
-            range_key = None
-            if table.range_key_attr is not None:
-                if table.range_key_attr not in attributes:
-                    continue
-                range_key = DynamoType(attributes[table.range_key_attr])
-            current = table.get_item(hash_key, range_key)
-            saved.append((table, hash_key, range_key, copy.deepcopy(current)))
-        try:
-            transact(self, transact_items)
-        except Exception:
-            for table, hash_key, range_key, item in reversed(saved):
-                if item is None:
-                    table.delete_item(hash_key, range_key)
-                elif range_key is None:
-                    table.items[hash_key] = item
-                else:
-                    table.items[hash_key][range_key] = item
-                _touch(table, hash_key)
-            raise
-
-    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
-
-
-def _touch(table: Any, hash_key: Any) -> None:
-    """A partition's set of keys may have changed: its sorted keys (below) are read again."""
-    versions = table.__dict__.setdefault("_bench_versions", {})
-    versions[hash_key] = versions.get(hash_key, 0) + 1
-
-
-def _count_partition_changes(moto_table: Any) -> None:
-    """Every put and delete touches its partition (see _touch)."""
-    put, delete = moto_table.put_item, moto_table.delete_item
-
-    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
-        item = put(self, *args, **kwargs)
-        _touch(self, item.hash_key)
-        return item
-
-    def delete_item(self: Any, hash_key: Any, range_key: Any) -> Any:
-        _touch(self, hash_key)
-        return delete(self, hash_key, range_key)
-
-    moto_table.put_item = put_item
-    moto_table.delete_item = delete_item
-
-
-def _sorted_keys(table: Any, hash_key: Any) -> tuple[list[str], list[Any]]:
-    """The partition's sort keys in order (their strings, and the keys), read again after a change."""
-    cache = table.__dict__.setdefault("_bench_sorted", {})
-    version = table.__dict__.get("_bench_versions", {}).get(hash_key, 0)
-    if hash_key not in cache or cache[hash_key][0] != version:
-        keys = sorted(table.items[hash_key], key=lambda k: k.value) if hash_key in table.items else []
-        cache[hash_key] = (version, [k.value for k in keys], keys)
-    return cache[hash_key][1], cache[hash_key][2]
-
-
-def _patch_queries() -> None:
-    """moto answers a Query from the whole table, sorted. Here a Query on the table reads its
-    partition, and a page that starts after a key (forward, no filter, a limit, the key within
-    the begins_with) gets the `limit + 1` items after that key, all moto would look at of them
-    (it walks the partition from its start to the key), found by bisection in the partition's
-    sorted keys (kept until a put or a delete in the partition); a Query on an index gets the
-    items whose index key is the one asked, unsorted (moto sorts them). Same answers (checked
-    against moto's own)."""
-    from moto.dynamodb.comparisons import OpDefault
-    from moto.dynamodb.models.table import Table as MotoTable
-
-    _count_partition_changes(MotoTable)
-    query, all_items = MotoTable.query, MotoTable.all_items
-    arguments = inspect.signature(query)
-    scope = threading.local()
-
-    def in_index(item: Any, index_keys: list[tuple[str, Any]]) -> bool:
-        for name, value in index_keys:
-            found = item.attrs.get(name)
-            if found is None or found != value:
-                return False
-        return True
-
-    def selected_items(self: Any) -> list[Any]:
-        hash_key, index_keys = getattr(scope, "hash_key", None), getattr(scope, "index_keys", None)
-        if index_keys:
-            return [i for p in self.items.values() for i in p.values() if in_index(i, index_keys)]
-        if hash_key is None:
-            return all_items(self)
-        if hash_key not in self.items:
-            return []
-        partition = self.items[hash_key]
-        after, keep = getattr(scope, "after", None), getattr(scope, "keep", 0)
-        if after is None:
-            return list(partition.values())
-        values, keys = _sorted_keys(self, hash_key)
-        first = bisect.bisect_right(values, after)
-        return [partition[k] for k in keys[first : first + keep] if k in partition]
-
-    def table_query(self: Any, *args: Any, **kwargs: Any) -> Any:
-        given = arguments.bind(self, *args, **kwargs).arguments
-        start = given.get("exclusive_start_key") or {}
-        start_sort_key = (start.get(self.range_key_attr) or {}).get("S")
-        comparison = str(given.get("range_comparison") or "").upper()
-        prefix = [str(v.value) for v in given.get("range_objs") or []][:1]
-        no_filter = given.get("filter_expression") is None or isinstance(
-            given["filter_expression"], OpDefault
-        )
-        if self.range_key_attr is None:
-            pass
-        elif given.get("index_name") is not None:
-            scope.index_keys = list(given.get("hash_key_conditions") or [])
-        else:
-            scope.hash_key = given["hash_key"]
-            if (
-                start_sort_key is not None
-                and self.range_key_type == "S"
-                and given.get("scan_index_forward", True)
-                and given.get("limit")
-                and no_filter
-                and not given.get("filter_kwargs")
-                and (not comparison or (comparison == "BEGINS_WITH" and start_sort_key.startswith(*prefix)))
-            ):
-                scope.after, scope.keep = start_sort_key, int(given["limit"]) + 1
-        try:
-            return query(self, *args, **kwargs)
-        finally:
-            scope.hash_key = scope.after = scope.index_keys = None
-
-    MotoTable.all_items = selected_items  # type: ignore[method-assign]
-    MotoTable.query = table_query  # type: ignore[method-assign]
-
-
-def _freeze_heap_often() -> None:
-    """The emulator's heap grows by millions of objects (the items): Python's full collections
-    walk them all and moto's calls slow down with the table (some past the app's 10 s read
-    timeout, then retried while the first attempt still runs). Moving what is alive to the
-    permanent generation every few seconds keeps them out of the collections."""
-    import gc
-
-    def freeze() -> None:
-        while True:
-            time.sleep(5)
-            gc.freeze()
-
-    threading.Thread(target=freeze, name="gc-freeze", daemon=True).start()
-
-
-def serve_emulator(port: int, patched: bool) -> None:
-    """The emulator's process: moto server on HOST:port, until terminated."""
-    _isolate_path()
-    if patched:
-        _patch_moto()
-        _freeze_heap_often()
-    from moto.server import main as moto_server
-
-    moto_server(["-H", HOST, "-p", str(port)])
-
-
 def _die_with_parent() -> None:
     """Runs in the emulator's process: Linux kills it if the bench dies, even by SIGKILL."""
     with contextlib.suppress(OSError):
@@ -313,12 +119,12 @@ def _free_port() -> int:
 
 
 def start_emulator(patched: bool) -> tuple[subprocess.Popen[bytes], str]:
+    """localdev/emulator.py (moto server with its fixes), or moto server as it is."""
     port = _free_port()
-    command = [sys.executable, str(Path(__file__).resolve()), "--emulator", str(port)]
-    if not patched:
-        command.append("--unpatched-emulator")
+    server = "localdev.emulator" if patched else "moto.server"
     process = subprocess.Popen(
-        command,
+        [sys.executable, "-m", server, "-H", HOST, "-p", str(port)],
+        cwd=ROOT,  # `-m` puts the project root first on the path, and not bench/
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_die_with_parent,  # noqa: PLW1509 - needed for the death signal
@@ -532,7 +338,7 @@ def _check_import(domain: str, rows: int) -> tuple[int, list[str]]:
     if record.counts["created"] != rows or record.counts["rows"] != rows:
         problems.append(f"the import counts {record.counts}, expected {rows} rows created")
     if not record.invited:
-        problems.append("the import did not start the invitations")
+        problems.append("the import is not marked invited")
     found = DomainRepository(table).get(domain)
     if found is None or found.seats_used != rows + 1:
         problems.append(f"seats used: {found.seats_used if found else None}, expected {rows + 1}")
@@ -744,7 +550,7 @@ def _report(ours: PathResult, naive: PathResult, rss: list[RssResult], patched: 
     failures: list[str] = []
     emulator = "moto server" + (", patched (see the docstring)" if patched else ", unpatched")
     print(f"CSV import of {ours.rows:,} new users: our path vs a naive per-row importer ({emulator})")
-    print("  our path: S3 put -> on_s3_event -> import job -> invitations job (each message once)")
+    print("  our path: S3 put -> on_s3_event -> import job, inviting chunk by chunk (each message once)")
     print("  naive: GetObject, then per row GetItem + one PutItem per item + one SES SendEmail")
     print()
     print(f"  {'':<34} {'ours':>12} {'naive':>12}")
@@ -833,14 +639,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=ROWS, help="rows of the throughput runs")
     parser.add_argument("--rss-rows", default=",".join(map(str, RSS_ROWS)), help="rows of the RSS runs")
     parser.add_argument("--unpatched-emulator", action="store_true", help="moto server as it is")
-    parser.add_argument("--emulator", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--rss", type=int, metavar="ROWS", help=argparse.SUPPRESS)
     parser.add_argument("--domain", help=argparse.SUPPRESS)
     args = parser.parse_args()
     patched = not args.unpatched_emulator
-    if args.emulator:
-        serve_emulator(args.emulator, patched)
-        return 0
     if args.rss:  # the handler's process of a --rss run: the parent set the environment
         rss_child(args.rss, args.domain)
         return 0

@@ -109,7 +109,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         audit,
         jobs,
         EmailSender(),
-        import_invitations.start,
+        import_invitations,
         clock,
     )
     file_repository = FileRepository(table)

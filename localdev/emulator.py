@@ -1,70 +1,490 @@
-"""moto server, as `make run` and the e2e tests start it, with one fix: a DynamoDB Query of the
-table (not of an index) reads only its own partition.
+"""moto server as `make run`, the e2e tests and bench/import_bench.py start it, with moto 5.2.5's
+costs that grow with the table (or quadratically with an item) made per item, as they are in AWS:
 
-moto 5.2.5 answers every Query by listing and sorting *all* items of the table, then keeping the
-partition asked for: a Query costs O(table), and while a large import writes, a Query iterating
-the table meets a dict changing size and answers 500. AWS reads the partition. This patch gives
-moto the partition's items (already sorted, and for a `begins_with` only those with the prefix;
-moto checks every condition again) when the query names no index; index queries, scans and
-everything else are moto's own. Semantics are unchanged, only the cost.
+- Query reads its partition (an index Query: the items of the index key asked), and of a sorted
+  partition only the stretch moto's walk looks at (patch_queries);
+- TransactWriteItems backs up, for its rollback, the items it writes, not its tables
+  (patch_transactions);
+- an item's size is summed once when it is built, not once per attribute (patch_item_size_check);
+- what is alive is frozen out of Python's full collections every few seconds (freeze_heap_often).
 
-Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server).
+Every answer stays moto's own: tests/integration/test_emulator.py compares them with unpatched
+moto. Unfixed, a large import takes minutes per thousand rows and calls pass the app's 10 s read
+timeout.
+
+Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server);
+`python -m moto.server` is the same emulator unpatched.
 """
 
 from __future__ import annotations
 
+import bisect
+import copy
+import gc
+import inspect
+import itertools
 import sys
 import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
-_partition = threading.local()  # the hash key a Query of this thread reads, while it runs
+SetAttribute = Callable[[Any, str, Any], None]
+
+ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict (AWS says 400 KB; moto measured 409-410)
+HEAP_FREEZE_SECONDS = 5.0
 
 
-def patch_moto_query() -> None:
+def patch_moto(set_attribute: SetAttribute = setattr) -> None:
+    """Applies the three patches (tests pass monkeypatch.setattr, which undoes them)."""
+    patch_item_size_check(set_attribute)
+    patch_transactions(set_attribute)
+    patch_queries(set_attribute)
+
+
+# --- item size -----------------------------------------------------------------------------------
+
+
+def patch_item_size_check(set_attribute: SetAttribute = setattr) -> None:
+    """moto's Item.__init__ stores each attribute through LimitedSizeDict.__setitem__, which sums
+    the sizes of all the attributes already there: building an item is quadratic in its attribute
+    count. Here Item.__init__ keeps the running sum of the same sizes and raises the same
+    ItemSizeTooLarge at the same attribute (sizes are never negative, so a prefix over the limit is
+    the first one moto sees over it). __setitem__ itself stays moto's: UpdateItem's SET of a
+    top-level attribute goes through it and is checked as before, against sizes summed afresh
+    (a running size on the dict would go stale, as a nested SET changes a value in place)."""
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
+    from moto.dynamodb.models.utilities import bytesize
+
+    def __init__(self: Any, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
+        self.hash_key = hash_key
+        self.range_key = range_key
+        self.attrs = LimitedSizeDict()
+        size = 0
+        for key, value in attrs.items():
+            attribute = DynamoType(value)
+            size += bytesize(str(key)) + attribute.size()  # as LimitedSizeDict measures them
+            if size > ITEM_SIZE_LIMIT:
+                raise ItemSizeTooLarge
+            dict.__setitem__(self.attrs, key, attribute)
+
+    set_attribute(Item, "__init__", __init__)
+
+
+# --- transactions --------------------------------------------------------------------------------
+
+
+def patch_transactions(set_attribute: SetAttribute = setattr) -> None:
+    """moto's TransactWriteItems deep-copies each table it names, once per operation, so that it
+    can put the copies back when it fails: O(operations x table) for every transaction. Here its
+    backend's `copy` leaves a Table as it is, and the items the operations may write (and the
+    tables' stream records) are backed up instead, and put back where moto would put the tables
+    back: on a TransactionCanceledException and on the validation errors raised inside its loop.
+    A failed transaction leaves every item as it was, as before."""
+    import moto.dynamodb.models as backend_module
+    from moto.dynamodb.exceptions import (
+        MockValidationException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
     from moto.dynamodb.models.table import Table
 
-    read_all = Table.all_items
-    query = Table.query
+    transact = DynamoDBBackend.transact_write_items
 
-    def all_items(self: Any) -> list[Any]:
-        wanted = getattr(_partition, "key", None)
-        if wanted is None or id(getattr(_partition, "table", None)) != id(self):
-            return read_all(self)
-        partition = self.items.get(wanted)
-        if partition is None:
-            return []
-        if not self.range_key_attr:
-            return [partition]
-        items = list(partition.values())
-        prefix = getattr(_partition, "prefix", None)
-        if prefix is not None:  # begins_with: moto checks it again; this only skips a full sort
-            items = [item for item in items if str(item.range_key.cast_value).startswith(prefix)]
-        # Sorted by the plain value (fast), so that moto's own sort meets an ordered list.
-        return sorted(items, key=lambda item: item.range_key.cast_value)
-
-    def partition_query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        if index_name or hash_key is None:
-            return query(self, hash_key, *args, **kwargs)
-        comparison: Any = args[0] if len(args) > 1 else None
-        values: Any = args[1] if len(args) > 1 else None
-        begins_with = comparison == "BEGINS_WITH" and values and isinstance(values[0].cast_value, str)
-        _partition.key, _partition.table = hash_key, self
-        _partition.prefix = values[0].cast_value if begins_with else None
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        backup = _TransactionBackup(self.tables, transact_items)
         try:
-            return query(self, hash_key, *args, **kwargs)
-        finally:
-            _partition.key = _partition.table = _partition.prefix = None
+            transact(self, transact_items)
+        except (TransactionCanceledException, MockValidationException) as error:
+            if not isinstance(error, TransactWriteSingleOpException):  # moto raises it unrolled
+                backup.restore()
+            raise
 
-    Table.all_items = all_items  # type: ignore[method-assign]
-    Table.query = partition_query  # type: ignore[method-assign]
+    set_attribute(backend_module, "copy", _TablesNotCopied(Table))
+    set_attribute(DynamoDBBackend, "transact_write_items", transact_write_items)
+
+
+class _TablesNotCopied:
+    """The `copy` module as moto's DynamoDB backend sees it: a deep copy of a Table is the table."""
+
+    def __init__(self, table_class: type) -> None:
+        self._table_class = table_class
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, value: Any, memo: Any = None) -> Any:
+        return value if isinstance(value, self._table_class) else copy.deepcopy(value, memo)
+
+
+class _TransactionBackup:
+    """The items a TransactWriteItems may write (None: absent) and its tables' stream records, as
+    they were before it."""
+
+    def __init__(self, tables: dict[str, Any], operations: Iterable[Any]) -> None:
+        self.items: list[tuple[Any, Any, Any, Any]] = []
+        self.streams: dict[int, tuple[Any, list[Any]]] = {}
+        for operation in operations:
+            self._save(tables, operation)
+
+    def _save(self, tables: dict[str, Any], operation: Any) -> None:
+        try:
+            ((kind, body),) = operation.items()
+            table = tables.get(body["TableName"]) if kind != "ConditionCheck" else None
+            key = _item_key(table, body["Item" if kind == "Put" else "Key"]) if table else None
+        except Exception:  # an operation moto refuses before it writes anything
+            return
+        if table is None or key is None:
+            return
+        hash_key, range_key = key
+        self.items.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        if table.stream_shard is not None and id(table) not in self.streams:
+            self.streams[id(table)] = (table.stream_shard, list(table.stream_shard.items))
+
+    def restore(self) -> None:
+        for table, hash_key, range_key, item in reversed(self.items):
+            if range_key is None:
+                _put_back(table.items, hash_key, item)
+            else:
+                _put_back(table.items[hash_key], range_key, item)
+        for shard, records in self.streams.values():
+            shard.items = records
+
+
+def _item_key(table: Any, attributes: dict[str, Any]) -> tuple[Any, Any] | None:
+    """(hash key, sort key or None) of the item these attributes name; None if they name none."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if table.hash_key_attr not in attributes:
+        return None
+    if table.range_key_attr is None:
+        return DynamoType(attributes[table.hash_key_attr]), None
+    if table.range_key_attr not in attributes:
+        return None
+    return DynamoType(attributes[table.hash_key_attr]), DynamoType(attributes[table.range_key_attr])
+
+
+def _put_back(items: dict[Any, Any], key: Any, item: Any) -> None:
+    if item is None:
+        items.pop(key, None)
+    else:
+        items[key] = item
+
+
+# --- queries -------------------------------------------------------------------------------------
+
+
+def patch_queries(set_attribute: SetAttribute = setattr) -> None:
+    """moto answers a Query from `Table.all_items` (every item of the table, sorted), keeps the
+    key asked and walks them from the first: O(table log table) per Query, and a page after an
+    ExclusiveStartKey walks its partition up to the key. Here, while a Query runs, `all_items`
+    gives only the items moto's walk looks at, in its order:
+    - on the table: of its partition (sort keys kept in order until one is added or removed), by
+      bisection, those after the ExclusiveStartKey within the key condition (Limit + 1 at most),
+      and past the condition the first (after a full page moto gives a LastEvaluatedKey on it)
+      or, when one more item could take the page past 1 MB, all; the whole partition where that
+      is not certain (a QueryFilter, a sort key neither S nor N, an ExclusiveStartKey of another
+      partition...);
+    - on an index: the items of the index hash key asked, in all_items' order.
+    moto checks, sorts, pages, filters and projects them itself; what is left out is what its walk
+    would pass over without effect: the same answers."""
+    from moto.dynamodb.models.table import Table
+
+    table_init, table_query, all_items = Table.__init__, Table.query, Table.all_items
+    query_arguments = inspect.signature(table_query)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        table_init(self, *args, **kwargs)
+        self.items.default_factory = _Partition
+
+    def items_of_this_query(self: Any) -> list[Any]:
+        if getattr(_query, "table", None) is self:
+            return _query.items  # type: ignore[no-any-return]
+        return all_items(self)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        given = query_arguments.bind(self, *args, **kwargs).arguments
+        if given.get("index_name"):
+            items = _index_items(self, given.get("hash_key_conditions") or [])
+        else:
+            items = _partition_items(self, given)
+        if items is None:
+            return table_query(self, *args, **kwargs)
+        _query.table, _query.items = self, items
+        try:
+            return table_query(self, *args, **kwargs)
+        finally:
+            _query.table = _query.items = None
+
+    set_attribute(Table, "__init__", __init__)
+    set_attribute(Table, "all_items", items_of_this_query)
+    set_attribute(Table, "query", query)
+
+
+_query = threading.local()  # the table a Query of this thread reads, and the items it gets
+_versions = itertools.count(1)
+
+
+class _Partition(dict[Any, Any]):
+    """A partition of a table with a sort key (sort key -> item), which keeps its sort keys in
+    order until one is added or removed. A change takes a new version after it is made, and the
+    order is read with the version taken before it: a concurrent change makes it stale, not
+    wrong."""
+
+    _version = 0
+    _ordered: tuple[int, list[Any], list[Any]] | None = None
+
+    def _changed(self) -> None:
+        self._version = next(_versions)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        added = key not in self
+        super().__setitem__(key, value)
+        if added:
+            self._changed()
+
+    def __delitem__(self, key: Any) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        try:
+            return super().pop(*args)
+        finally:
+            self._changed()
+
+    def popitem(self) -> tuple[Any, Any]:
+        try:
+            return super().popitem()
+        finally:
+            self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        try:
+            return super().setdefault(key, default)
+        finally:
+            self._changed()
+
+    def ordered(self) -> tuple[list[Any], list[Any]]:
+        version, ordered = self._version, self._ordered
+        if ordered is None or ordered[0] != version:
+            ordered = (version, *_in_order(self))
+            self._ordered = ordered
+        return ordered[1], ordered[2]
+
+
+def _in_order(partition: dict[Any, Any]) -> tuple[list[Any], list[Any]]:
+    """The partition's sort values in moto's order (DynamoType compares its cast_value), and their
+    keys."""
+    keys = list(partition)  # in one step: no write of another thread comes in between
+    keys.sort(key=lambda key: key.cast_value)
+    return [key.cast_value for key in keys], keys
+
+
+def _partition_items(table: Any, given: dict[str, Any]) -> list[Any] | None:
+    """What moto's walk of a table Query looks at, in order; None: moto's own (no hash key)."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    hash_key = given.get("hash_key")
+    if hash_key is None:
+        return None
+    partition = table.items.get(hash_key)
+    if table.range_key_attr is None:
+        return [partition] if isinstance(partition, Item) else []
+    if not isinstance(partition, dict):
+        return []
+    values, keys = partition.ordered() if isinstance(partition, _Partition) else _in_order(partition)
+    stretches = _walked_stretches(table, values, given, partition, keys)
+    if stretches is None:
+        stretches = [(0, len(keys))]
+    found = (partition.get(key) for start, stop in stretches for key in keys[start:stop])
+    return [item for item in found if item is not None]  # None: deleted since
+
+
+def _walked_stretches(
+    table: Any, values: list[Any], given: dict[str, Any], partition: dict[Any, Any], keys: list[Any]
+) -> list[tuple[int, int]] | None:
+    """The index ranges of the sorted partition that moto's walk looks at, ascending; None when
+    not certain. [low, high) is the key condition's; the walk starts after the ExclusiveStartKey."""
+    key_type = table.range_key_type
+    forward = given.get("scan_index_forward", True)
+    limit = given.get("limit")
+    if given.get("filter_kwargs") or key_type not in ("S", "N") or not isinstance(forward, bool):
+        return None
+    if limit is not None and (type(limit) is not int or limit < 1):
+        return None
+    condition = _key_condition_range(values, given.get("range_comparison"), given.get("range_objs"), key_type)
+    start = _start_value(table, given["hash_key"], given.get("exclusive_start_key"))
+    if condition is None or start is _NOT_CERTAIN:
+        return None
+    low, high = condition
+    if forward:
+        first = low if start is None else max(low, bisect.bisect_right(values, start))
+        stop = high if limit is None else min(high, first + limit + 1)
+        walked = (first, max(first, stop))
+        if stop < high:  # Limit + 1 items within the condition: moto stops among them
+            return [walked]
+        past = max(high, first)
+        return [walked, (past, min(len(values), past + _items_past(partition, keys, walked)))]
+    end = high if start is None else min(high, bisect.bisect_left(values, start))
+    begin = low if limit is None else max(low, end - limit - 1)
+    walked = (min(begin, end), end)
+    if begin > low:
+        return [walked]
+    past = min(low, end)
+    return [(max(0, past - _items_past(partition, keys, walked)), past), walked]
+
+
+def _items_past(partition: dict[Any, Any], keys: list[Any], walked: tuple[int, int]) -> int:
+    """How many of the items past the key condition (in the walk's direction) can end the page:
+    none if the walked ones pass 1 MB (moto stops among them), all if one more item could take
+    the page past 1 MB, else the first (where Limit items were kept, it gives the
+    LastEvaluatedKey). An item is at most ITEM_SIZE_LIMIT bytes: moto checks it on every write but
+    UpdateItem's nested SET, which no item of AWS could pass."""
+    from moto.dynamodb.models.table import RESULT_SIZE_LIMIT
+
+    size = 0
+    for key in keys[walked[0] : walked[1]]:
+        item = partition.get(key)
+        size += item.size() if item is not None else 0
+        if size > RESULT_SIZE_LIMIT:
+            return 0
+    return len(keys) if size > RESULT_SIZE_LIMIT - ITEM_SIZE_LIMIT else 1
+
+
+_NOT_CERTAIN = object()
+
+
+def _start_value(table: Any, hash_key: Any, start_key: Any) -> Any:
+    """The ExclusiveStartKey's sort value, None without one, _NOT_CERTAIN if it is not a key of
+    this partition with a sort value of the table's type (moto then walks the whole partition)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if start_key is None:
+        return None
+    try:
+        start_hash = DynamoType(start_key[table.hash_key_attr])
+        start_sort = DynamoType(start_key[table.range_key_attr])
+    except Exception:
+        return _NOT_CERTAIN
+    if start_hash != hash_key:
+        return _NOT_CERTAIN
+    value = _sort_value(start_sort, table.range_key_type)
+    return _NOT_CERTAIN if value is None else value
+
+
+def _sort_value(value: Any, key_type: str) -> Any:
+    """The value moto compares (cast_value) if it is a plain string or a finite number of the
+    sort key's type; None otherwise."""
+    from decimal import Decimal
+
+    if getattr(value, "type", None) != key_type:
+        return None
+    try:
+        cast = value.cast_value
+    except Exception:
+        return None
+    if key_type == "S":
+        return cast if isinstance(cast, str) else None
+    return cast if isinstance(cast, Decimal) and cast.is_finite() else None
+
+
+def _key_condition_range(
+    values: list[Any], comparison: Any, operands: Any, key_type: str
+) -> tuple[int, int] | None:
+    """[low, high): the sorted values moto's comparison keeps (each comparison keeps a range of
+    them); None for another comparison or operands of another type."""
+    if not comparison:
+        return 0, len(values)
+    bounds = [_sort_value(operand, key_type) for operand in operands or []]
+    if not bounds or any(bound is None for bound in bounds):
+        return None
+    below, above = bisect.bisect_left, bisect.bisect_right
+    match comparison, bounds:
+        case "=", [value]:
+            return below(values, value), above(values, value)
+        case "<", [value]:
+            return 0, below(values, value)
+        case "<=", [value]:
+            return 0, above(values, value)
+        case ">", [value]:
+            return above(values, value), len(values)
+        case ">=", [value]:
+            return below(values, value), len(values)
+        case "BETWEEN", [lower, upper]:
+            low = below(values, lower)
+            return low, max(low, above(values, upper))
+        case "BEGINS_WITH", [str() as prefix]:
+            past = _first_past_prefix(prefix)
+            low = below(values, prefix)
+            return low, (len(values) if past is None else below(values, past))
+    return None
+
+
+def _first_past_prefix(prefix: str) -> str | None:
+    """The least string greater than every string that starts with `prefix` (None: there is
+    none). The strings with a prefix are the range [prefix, this)."""
+    kept = prefix.rstrip(chr(sys.maxunicode))
+    return kept[:-1] + chr(ord(kept[-1]) + 1) if kept else None
+
+
+def _index_items(table: Any, hash_conditions: list[tuple[str, Any]]) -> list[Any] | None:
+    """The items an index Query keeps (all its hash key attributes equal to those asked), in the
+    order of moto's all_items; None (moto's own) without hash key conditions."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    if not hash_conditions:
+        return None
+
+    def in_index(item: Any) -> bool:
+        return all(
+            (found := item.attrs.get(name)) is not None and found == value for name, value in hash_conditions
+        )
+
+    kept = [
+        item
+        for partition in list(table.items.values())
+        for item in (list(partition.values()) if isinstance(partition, dict) else [partition])
+        if isinstance(item, Item) and in_index(item)
+    ]
+    return sorted(kept, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
+
+
+# --- the heap ------------------------------------------------------------------------------------
+
+
+def freeze_heap_often(seconds: float = HEAP_FREEZE_SECONDS) -> threading.Thread:
+    """The emulator's heap grows by millions of objects (the items): Python's full collections
+    walk them all and calls slow down with the table (some past the app's 10 s read timeout, then
+    retried while the first attempt still runs). Moving what is alive to the permanent generation
+    every few seconds keeps it out of the collections; nothing moto answers depends on it."""
+
+    def freeze() -> None:
+        while True:
+            time.sleep(seconds)
+            gc.freeze()
+
+    thread = threading.Thread(target=freeze, name="gc-freeze", daemon=True)
+    thread.start()
+    return thread
 
 
 def main() -> None:
-    patch_moto_query()
-    from moto.server import main as moto_main
+    patch_moto()
+    freeze_heap_often()
+    from moto.server import main as serve
 
-    moto_main(sys.argv[1:])
+    serve(sys.argv[1:])
 
 
 if __name__ == "__main__":

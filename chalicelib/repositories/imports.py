@@ -8,7 +8,9 @@ uploaded file as a stream, the report).
 - `D#<d>#IMPORT#<id>` / `ERR#<line>`: the first 1 000 row errors;
 - `D#<d>#IMPORT#<id>` / `NEW#<line>`: each user the import created (the invitation step reads them);
 - `D#<d>#E#<email>` / `IMPORT#<id>`: the row of this import that claimed this email, and its
-  outcome: an email seen again is a duplicate, and a row re-read after a crash finds its outcome;
+  outcome: an email seen again is a duplicate, and a row re-read after a crash finds its outcome.
+  A row that created the user has no such item: the user's EMAIL item (`D#<d>#E#<email>` /
+  `EMAIL`) carries `import_id` and `import_line` instead, and is written last;
 - `D#<d>#IMPORTOBJ#<sha256(bucket/key/etag)>` / `META`: which import an S3 object started.
 """
 
@@ -28,6 +30,7 @@ from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
 MARKER_LIFETIME = timedelta(days=30)
+CREATED_BY_IMPORT, CREATED_BY_LINE = "import_id", "import_line"  # on the EMAIL item of a new user
 MULTIPART_MIN_BYTES = 5 * 1024 * 1024
 COUNT_NAMES = ("rows", "created", "updated", "skipped", "activated", "deactivated", "failed")
 
@@ -145,8 +148,9 @@ class ImportRepository:
     def read_rows(
         self, domain: str, import_id: str, emails: list[str]
     ) -> tuple[dict[str, tuple[str, bool]], dict[str, RowMarker]]:
-        """For each email: the user it belongs to (and whether a password is set), and this
-        import's marker, in BatchGetItem calls (two keys an email)."""
+        """For each email: the user it belongs to (and whether a password is set), and the row
+        of this import that claimed it (a marker, or the EMAIL item of a user this import
+        created), in BatchGetItem calls (two keys an email)."""
         wanted = []
         for email in emails:
             wanted += [
@@ -160,6 +164,9 @@ class ImportRepository:
             owner = found.get((keys.email_pk(domain, email), keys.EMAIL))
             if owner:
                 owners[email] = (str(owner["user_id"]), bool(owner.get("password_hash")))
+                if owner.get(CREATED_BY_IMPORT) == import_id:
+                    line = int(owner[CREATED_BY_LINE])
+                    markers[email] = RowMarker(import_id, line, "created", str(owner["user_id"]))
             marker = found.get((keys.email_pk(domain, email), keys.import_marker_sk(import_id)))
             if marker:
                 error = (marker["error_code"], marker["error_message"]) if marker.get("error_code") else None
@@ -167,6 +174,12 @@ class ImportRepository:
                     import_id, int(marker["line"]), marker["outcome"], marker.get("user_id"), error
                 )
         return owners, markers
+
+    @staticmethod
+    def created_by(email_item: Item, import_id: str, line: int) -> Item:
+        """The EMAIL item of a user a row created, as that row's marker: written after every
+        other item of the user, it says the row is done."""
+        return {**email_item, CREATED_BY_IMPORT: import_id, CREATED_BY_LINE: line}
 
     def marker_item(self, domain: str, email: str, marker: RowMarker, now: datetime) -> Item:
         return {

@@ -1,19 +1,24 @@
-"""The invitations of the users an import created (API.md §7): with `send_invites` when the
-import ends, or later on `POST /admin/imports/{id}/invite` (once). An `import_invites` job reads
-the new users of the import 500 at a time (file order), gives each one still invited a fresh
-invitation (the INVITE items in BatchWriteItem calls) and sends the emails with SES
-SendBulkTemplatedEmail, 50 destinations a call; its checkpoint is the last line invited. A step
-delivered twice (a crash between the send and the checkpoint) re-invites those users with new
-links: the old links die, nobody is left without a working one."""
+"""The invitations of the users an import created (API.md §7), sent with SES
+SendBulkTemplatedEmail, 50 destinations a call.
+
+- With `send_invites`, the import invites each chunk's new users as it creates them
+  (`prepare`: the INVITE items, written with the users; `send`: the emails, once they landed).
+- Later, on `POST /admin/imports/{id}/invite` (once), an `import_invites` job reads the new users
+  of the import 500 at a time (file order) and invites those still invited; its checkpoint is
+  the last line invited. A step delivered twice (a crash between the send and the checkpoint)
+  re-invites those users with new links: the old links die, nobody is left without a working one."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
-from chalicelib.domain.models import UserStatus
+from chalicelib.domain.models import User, UserStatus
 from chalicelib.notifications.email import BULK_LIMIT, BulkSender, Template
-from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.dynamo import Item, Table
 from chalicelib.repositories.imports import ImportRecord, ImportRepository
 from chalicelib.repositories.invites import Invite, InviteRepository
 from chalicelib.repositories.jobs import Job
@@ -36,6 +41,12 @@ INVITATION = Template(
         "The link works once and expires in 7 days. If you did not expect this, ignore this email.\n"
     ),
 )
+
+
+@dataclass
+class Invitations:
+    items: list[Item] = field(default_factory=list)
+    destinations: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
 
 class ImportInvitations:
@@ -67,6 +78,26 @@ class ImportInvitations:
             actor=record.requested_by or "s3-drop",
         )
 
+    def prepare(self, domain: str, users: Iterable[User]) -> Invitations:
+        """A fresh invitation for each user: the INVITE items (a new one replaces the old: the
+        old link dies) and the emails' destinations, each with its own link."""
+        now = self._clock.now()
+        prepared = Invitations()
+        for user in users:
+            token = tokens.new_token(domain, user.id)
+            invite = Invite(tokens.hash_token(token), now + INVITE_LIFETIME, now)
+            prepared.items.append(self._invites.item(domain, user.id, invite))
+            link = f"{get_settings().public_url}/accept-invite?token={token}"
+            prepared.destinations.append(
+                (user.email, {"name": user.first_name or user.email, "domain": domain, "link": link})
+            )
+        return prepared
+
+    def send(self, invitations: Invitations) -> None:
+        """The emails, once their INVITE items have landed (a link must work when it arrives)."""
+        if invitations.destinations:
+            self._sender.send(INVITATION, invitations.destinations)
+
     def step(self, job: Job) -> StepOutcome:
         after_line = int(job.checkpoint or 0)
         import_id = str(job.payload["import_id"])
@@ -74,28 +105,18 @@ class ImportInvitations:
         if not page:
             return StepOutcome(done=0, checkpoint="done", finished=True)
         users = {u.id: u for u in self._users.get_many(job.domain, [i["user_id"] for i in page])}
-        now = self._clock.now()
-        destinations, invites = [], []
-        for item in page:
-            user = users.get(item["user_id"])
-            if user is None or user.status is not UserStatus.INVITED or user.deletion_requested:
-                continue  # deleted, deactivated or already signed in since the import
-            token = tokens.new_token(job.domain, user.id)
-            invites.append(
-                self._invites.item(
-                    job.domain, user.id, Invite(tokens.hash_token(token), now + INVITE_LIFETIME, now)
-                )
-            )
-            link = f"{get_settings().public_url}/accept-invite?token={token}"
-            destinations.append(
-                (user.email, {"name": user.first_name or user.email, "domain": job.domain, "link": link})
-            )
-        self._table.batch_write(puts=invites)
-        if destinations:
-            self._sender.send(INVITATION, destinations)
+        still_invited = [
+            user
+            for user in (users.get(item["user_id"]) for item in page)
+            # not deleted, deactivated or signed in since the import
+            if user is not None and user.status is UserStatus.INVITED and not user.deletion_requested
+        ]
+        invitations = self.prepare(job.domain, still_invited)
+        self._table.batch_write_parallel(invitations.items)
+        self.send(invitations)
         last_line = int(str(page[-1]["sk"]).rsplit("#", 1)[-1])
         finished = len(page) < USERS_A_STEP
-        invited = int(job.result.get("invited", 0)) + len(destinations)
+        invited = int(job.result.get("invited", 0)) + len(invitations.destinations)
         return StepOutcome(
             done=len(page), checkpoint=str(last_line), finished=finished, result={"invited": invited}
         )

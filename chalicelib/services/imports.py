@@ -3,15 +3,17 @@
 The S3 event (through the S3-events queue) claims the object and starts an `import_users` job;
 each job step reads the file as a stream from the import's checkpoint, a chunk of rows at a
 time, and saves the checkpoint (byte offset, line, counts) after every chunk; before Lambda's
-limit it hands the rest to the next step (a new job message). At the end it joins the report,
-starts the invitations (with `send_invites`) and emails the admin(s).
+limit it hands the rest to the next step (a new job message). With `send_invites` each chunk
+invites the users it created. At the end it joins the report and emails the admin(s).
 
 Idempotency (S3 and SQS deliver at least once):
 - the object's claim (`bucket/key/etag`) is written once: a duplicate event finds it and only
   restarts a job that never started;
-- every row writes a marker (`IMPORT#<id>` in its email's partition) in the same transaction as
-  its change: a chunk read again after a crash finds its rows' markers, changes nothing more and
-  counts the same outcomes; errors, report parts and the users list are keyed by line or chunk;
+- every row writes a marker (`IMPORT#<id>` in its email's partition): in the transaction of its
+  change, or for a new user after all its items (and its invitation) landed. A chunk read again
+  after a crash finds its rows' markers, changes nothing more and counts the same outcomes; a
+  new user without a marker is written again with the same items (its id derives from the
+  row); errors, report parts and the users list are keyed by line or chunk;
 - the checkpoint moves under the condition that it is where the chunk started: of two deliveries
   only one moves it;
 - the admins' email is sent once the import is saved as completed, and marked sent after.
@@ -22,7 +24,8 @@ from __future__ import annotations
 import csv
 import io
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,6 +76,7 @@ from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.sessions import SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.services.import_invitations import ImportInvitations, Invitations
 from chalicelib.services.jobs import JobService, StepOutcome
 from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.transaction import Transaction
@@ -141,7 +145,7 @@ class ImportService:
         audit: AuditRepository,
         jobs: JobService,
         mailer: EmailSender,
-        invitations: Callable[[ImportRecord], Job | None],
+        inviter: ImportInvitations,
         clock: Clock,
     ) -> None:
         self._table = table
@@ -156,7 +160,7 @@ class ImportService:
         self._audit = audit
         self._jobs = jobs
         self._mailer = mailer
-        self._start_invitations = invitations
+        self._inviter = inviter
         self._clock = clock
         jobs.register(IMPORT_JOB, self.step)
 
@@ -218,7 +222,7 @@ class ImportService:
             self._imports.save(invited, record)
         except ConditionFailed:
             raise Conflict("The invitations of this import were sent already.", "already_invited") from None
-        return invited, self._start_invitations(invited)
+        return invited, self._inviter.start(invited)
 
     def _find(self, principal: Principal, import_id: str) -> ImportRecord:
         record = self._imports.get(principal.domain, import_id) if ids.is_id(import_id) else None
@@ -267,7 +271,7 @@ class ImportService:
             return
         if refusal is not None:
             log.warning("import refused", extra={"fields": {"domain": domain_name, **refusal}})
-            self._notify(record, None)
+            self._notify(record)
             return
         self._start_job(record)
 
@@ -435,6 +439,7 @@ class ImportService:
         result = _Chunk()
         creations: list[tuple[_Row, RowPlan]] = []
         changes: list[tuple[_Row, RowPlan]] = []
+        created_before: list[User] = []  # by this chunk, read before: invited again
         for outcome in outcomes:
             if isinstance(outcome, RowError):
                 result.rows.append(_bad_row(outcome, markers, seen))
@@ -442,13 +447,13 @@ class ImportService:
             known = _seen_before(outcome, markers, seen)
             if known is not None:
                 result.rows.append(known)
+                if known.claims_email and known.outcome is Outcome.CREATED:
+                    created_before += [u for u in [existing.get(markers[known.email].user_id or "")] if u]
                 continue
             email, line = outcome.email, outcome.line
             seen[email] = line
             new_id = _row_user_id(record, line)
             owner = owners.get(email)
-            if owner and owner[0] == new_id:  # this row created it before a crash: write it again
-                owner = None
             user = existing.get(owner[0]) if owner else None
             plan = plan_row(
                 outcome,
@@ -474,7 +479,7 @@ class ImportService:
             if record.dry_run or plan.outcome in (Outcome.SKIPPED, Outcome.FAILED):
                 continue
             (creations if plan.outcome is Outcome.CREATED else changes).append((row, plan))
-        self._create_users(record, creations, domain, defaults, now)
+        self._create_users(record, creations, created_before, domain, defaults, now)
         for row, plan in changes:
             self._change_user(record, row, plan, defaults, now)
         return result
@@ -485,38 +490,56 @@ class ImportService:
         self,
         record: ImportRecord,
         creations: list[tuple[_Row, RowPlan]],
+        created_before: list[User],
         domain: Domain,
         defaults: list[Group],
         now: datetime,
     ) -> None:
-        """New users in BatchWriteItem calls (25 items a call, the batching floor): every item of
+        """New users in BatchWriteItem calls (25 items a call, the batching floor). Every item of
         a row is keyed by the row (the user's id derives from the import and the line), so a
-        chunk written again writes the same items; the markers go last, after every other item
-        of the chunk has landed. The chunk's seats are taken first, once, in one conditional
-        update (`take_import_seats`)."""
-        if not creations:
-            return
-        chunk = record.checkpoint.chunk + 1
-        if self._domains.import_seats_chunk(record.domain, record.id) != chunk:
-            taken = self._domains.take_import_seats(
-                record.domain, record.id, chunk, len(creations), domain.seats_total
-            )
-            if not taken:  # another admin took seats meanwhile: these rows wait for none
-                for row, _ in creations:
-                    row.outcome, row.error = Outcome.FAILED, seat_refused_error()
-                return
-        items, markers = [], []
-        for row, plan in creations:
+        chunk written again writes the same items. The EMAIL items go last, after every other
+        item of the chunk has landed: carrying the row's line, each is its row's marker. The
+        chunk's seats are taken first, once, in one conditional update (`take_import_seats`).
+        With `send_invites` the invitations go out once their INVITE items have landed; a chunk
+        read again after a crash invites its new users again (new links, the old die): none is
+        left uninvited."""
+        created = creations if self._take_seats(record, creations, domain) else []
+        items, email_items, users = [], [], []
+        for row, plan in created:
             user = plan.after
             assert user is not None
-            items += self._users.create_items(user)
+            users.append(user)
+            email_item, profile = self._users.create_items(user)
+            items.append(profile)
             items += self._index.items(user)
             items += [self._joiner.membership_item(group, user, now) for group in defaults]
             items.append(self._imports.new_user_item(record.domain, record.id, row.line, user.id, user.email))
-            marker = RowMarker(record.id, row.line, Outcome.CREATED.value, user.id)
-            markers.append(self._imports.marker_item(record.domain, row.email, marker, now))
-        self._imports.put_many(items)
-        self._imports.put_many(markers)
+            email_items.append(self._imports.created_by(email_item, record.id, row.line))
+        invited = [u for u in users + created_before if u.status is UserStatus.INVITED]
+        invitations = self._inviter.prepare(record.domain, invited) if record.send_invites else Invitations()
+        self._imports.put_many(items + invitations.items)
+        # The emails go out while the EMAIL items are written (the links work already); should
+        # either fail, the chunk is read again and its users invited again.
+        with ThreadPoolExecutor(max_workers=1) as mailer:
+            sent = mailer.submit(self._inviter.send, invitations)
+            self._imports.put_many(email_items)
+        sent.result()
+
+    def _take_seats(
+        self, record: ImportRecord, creations: list[tuple[_Row, RowPlan]], domain: Domain
+    ) -> bool:
+        """Takes the chunk's seats, once (a chunk read again finds them taken). False if another
+        admin took them meanwhile: these rows fail."""
+        chunk = record.checkpoint.chunk + 1
+        if not creations or self._domains.import_seats_chunk(record.domain, record.id) == chunk:
+            return True
+        if self._domains.take_import_seats(
+            record.domain, record.id, chunk, len(creations), domain.seats_total
+        ):
+            return True
+        for row, _ in creations:
+            row.outcome, row.error = Outcome.FAILED, seat_refused_error()
+        return False
 
     def _change_user(
         self, record: ImportRecord, row: _Row, plan: RowPlan, defaults: list[Group], now: datetime
@@ -579,9 +602,9 @@ class ImportService:
     def _complete(self, record: ImportRecord) -> None:
         report = self._files.join_parts(record.domain, record.id, record.checkpoint.chunk, REPORT_HEADING)
         now = self._clock.now()
-        invite = record.send_invites and not record.dry_run and record.counts["created"] > 0
+        invited = record.send_invites and not record.dry_run and record.counts["created"] > 0
         done = replace(
-            record, status="completed", report_key=report, invited=invite, finished_at=now, updated_at=now
+            record, status="completed", report_key=report, invited=invited, finished_at=now, updated_at=now
         )
         try:
             self._imports.save(done, record)
@@ -590,8 +613,7 @@ class ImportService:
         self._files.delete_parts(record.domain, record.id, record.checkpoint.chunk)
         self._domains.forget_import_seats(record.domain, record.id)
         self._audit.append(record.domain, self._audit_entry(done))
-        job = self._start_invitations(done) if invite else None
-        self._notify(done, job)
+        self._notify(done)
 
     def _fail(self, record: ImportRecord, error: dict[str, str]) -> None:
         now = self._clock.now()
@@ -601,7 +623,7 @@ class ImportService:
         except ConditionFailed:
             return
         log.warning("import failed", extra={"fields": {"import_id": record.id, **error}})
-        self._notify(failed, None)
+        self._notify(failed)
 
     def _audit_entry(self, record: ImportRecord) -> AuditEntry:
         return AuditEntry(
@@ -612,13 +634,13 @@ class ImportService:
             details={"file": record.s3_key, "mode": record.mode, "counts": record.counts},
         )
 
-    def _notify(self, record: ImportRecord, invitations: Job | None) -> None:
+    def _notify(self, record: ImportRecord) -> None:
         """The requesting admin (or every admin of the domain) hears how it went."""
         recipients = self._recipients(record)
         if not recipients:
             log.warning("nobody to tell about this import", extra={"fields": {"import_id": record.id}})
             return
-        email = _summary_email(record, self._imports.errors(record.domain, record.id, 20), invitations)
+        email = _summary_email(record, self._imports.errors(record.domain, record.id, 20))
         for to in recipients:
             try:
                 self._mailer.send(replace(email, to=to))
@@ -712,7 +734,7 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in ("true", "yes", "1", "y")
 
 
-def _summary_email(record: ImportRecord, errors: list[dict[str, Any]], invitations: Job | None) -> Email:
+def _summary_email(record: ImportRecord, errors: list[dict[str, Any]]) -> Email:
     settings = get_settings()
     name = record.s3_key.rsplit("/", 1)[-1]
     counts = record.counts
@@ -735,8 +757,8 @@ def _summary_email(record: ImportRecord, errors: list[dict[str, Any]], invitatio
         lines.append("")
     lines.append(f"Details and the report of every row: GET {settings.public_url}/admin/imports/{record.id}")
     if not record.dry_run and counts["created"]:
-        if invitations is not None:
-            lines.append(f"The {counts['created']} new users are being invited by email.")
+        if record.send_invites:
+            lines.append(f"The {counts['created']} new users were invited by email as they were created.")
         else:
             lines.append(
                 f"Invite the {counts['created']} imported users: POST "

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core import aws
-from chalicelib.core.config import reset_settings
+from chalicelib.core.config import get_settings, reset_settings
 from chalicelib.domain.models import UserStatus
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
@@ -333,6 +333,77 @@ def test_a_crash_between_chunks_resumes_without_doubles(
     domain = api.call("GET", "/platform/domains/acme", headers={"X-Platform-Key": PLATFORM_KEY}).json_body
     assert domain["seats"]["used"] == 10
     assert [r["outcome"] for r in report_rows(details)] == ["created"] * 9 + ["failed"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        "send",  # the chunk's users and EMAIL items landed, its emails did not go
+        "_write_chunk_outputs",  # the emails went, the checkpoint did not move
+    ],
+)
+def test_a_crash_mid_chunk_leaves_every_new_user_a_working_invitation(
+    api: Api, client: Any, admin: str, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Invitations go out chunk by chunk: a chunk read again after a crash invites its new users
+    again (new links, the old die), so each has exactly one working link, and nobody is doubled."""
+    from chalicelib.services.import_invitations import ImportInvitations
+    from chalicelib.services.imports import ImportService
+
+    monkeypatch.setenv("OC_IMPORT_CHUNK_ROWS", "3")
+    reset_settings()
+    aws.ses().verify_email_identity(EmailAddress=get_settings().email_sender)
+    owner: Any = ImportInvitations if where == "send" else ImportService
+    real = getattr(owner, where)
+    calls = {"n": 0}
+
+    def dies_in_the_second_chunk(self: Any, *args: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("Lambda killed mid-chunk")
+        return real(self, *args)
+
+    monkeypatch.setattr(owner, where, dies_in_the_second_chunk)
+    body = "Email,First Name\n" + "".join(f"u{i}@acme.example,U{i}\n" for i in range(7))
+    started = start(api, admin, send_invites=True)
+    aws.s3().put_object(Bucket=BUCKET, Key=f"imports/acme/{started['import_id']}.csv", Body=body.encode())
+    with pytest.raises(RuntimeError):
+        deliver(client, duplicate=False)
+    deliver(client)
+    _redeliver_jobs(client, started["import_id"])
+    details = the_import(api, admin, started["import_id"])
+    assert details["status"] == "completed" and details["counts"]["created"] == 7, details
+    links = _invitation_links()
+    emailed = {email: len(tokens) for email, tokens in links.items()}
+    twice = 2 if where == "_write_chunk_outputs" else 1  # the second chunk's emails went twice
+    assert emailed == {f"u{i}@acme.example": twice if 3 <= i < 6 else 1 for i in range(7)}
+    for email, tokens in links.items():
+        *dead, last = tokens
+        for token in dead:
+            assert error_of(_accept(api, token))[0] in (400, 401, 404, 410), email
+        assert _accept(api, last).status_code == 200, email
+    assert len([u for u in users_by_email(api, admin) if u.startswith("u")]) == 7
+
+
+def _invitation_links() -> dict[str, list[str]]:
+    """Each invited address's tokens, in the order their emails were sent."""
+    import json
+
+    from moto.ses.models import TemplateMessage, ses_backends
+
+    links: dict[str, list[str]] = {}
+    for message in ses_backends["123456789012"]["us-east-1"].sent_messages:
+        if not isinstance(message, TemplateMessage):
+            continue
+        for destination in message.destinations:
+            to = destination["Destination"]["ToAddresses"][0]
+            data = json.loads(destination["ReplacementTemplateData"])
+            links.setdefault(to, []).append(data["link"].split("token=", 1)[1])
+    return links
+
+
+def _accept(api: Api, token: str) -> Any:
+    return api.call("POST", "/auth/accept-invite", {"token": token, "password": "a long new password"})
 
 
 def _redeliver_jobs(client: Any, import_id: str) -> None:
