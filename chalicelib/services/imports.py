@@ -756,12 +756,14 @@ def _summary_email(record: ImportRecord, errors: list[dict[str, Any]]) -> Email:
         lines += [f"  line {e['line']}: {e['message']}" for e in errors]
         lines.append("")
     lines.append(f"Details and the report of every row: GET {settings.public_url}/admin/imports/{record.id}")
-    if not record.dry_run and counts["created"]:
+    created = counts["created"]
+    users = f"{created} new user" + ("" if created == 1 else "s")
+    if not record.dry_run and created:
         if record.send_invites:
-            lines.append(f"The {counts['created']} new users were invited by email as they were created.")
+            lines.append(f"Invitations were emailed to the {users} as the import created them.")
         else:
             lines.append(
-                f"Invite the {counts['created']} imported users: POST "
+                f"Invite the {users}: POST "
                 f"{settings.public_url}/admin/imports/{record.id}/invite"
                 " (Admin Portal: Users → Invite Users → Import Users)."
             )

@@ -252,7 +252,7 @@ def test_an_operator_drop_updates_and_invites(runner: Runner) -> None:
     mails = _mails_about(runner, name)
     assert len(mails) == 1, mails
     assert mails[0]["subject"] == f"Import of {name}: 2 created, 0 failed"
-    assert "were invited by email" in mails[0]["body"]
+    assert "Invitations were emailed to the 2 new users" in mails[0]["body"]
 
     invited = _wait_for_invitations(runner, (dee, elo, fay), expected=2)
     assert sorted(to for to, _ in invited) == [elo, fay]  # only the users the import created
