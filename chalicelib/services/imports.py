@@ -9,11 +9,12 @@ invites the users it created. At the end it joins the report and emails the admi
 Idempotency (S3 and SQS deliver at least once):
 - the object's claim (`bucket/key/etag`) is written once: a duplicate event finds it and only
   restarts a job that never started;
-- every row writes a marker (`IMPORT#<id>` in its email's partition): in the transaction of its
-  change, or for a new user after all its items (and its invitation) landed. A chunk read again
-  after a crash finds its rows' markers, changes nothing more and counts the same outcomes; a
-  new user without a marker is written again with the same items (its id derives from the
-  row); errors, report parts and the users list are keyed by line or chunk;
+- every row leaves a marker in its email's partition: an `IMPORT#<id>` item, in the transaction
+  of its change; for a row that created its user, that user's EMAIL item, written after all its
+  other items and tagged with the import and the line. A chunk read again after a crash finds
+  its rows' markers, changes nothing more and counts the same outcomes (and invites its new
+  users again); a new user without a marker is written again with the same items (its id
+  derives from the row); errors, report parts and the users list are keyed by line or chunk;
 - the checkpoint moves under the condition that it is where the chunk started: of two deliveries
   only one moves it;
 - the admins' email is sent once the import is saved as completed, and marked sent after.
@@ -448,7 +449,7 @@ class ImportService:
             if known is not None:
                 result.rows.append(known)
                 if known.claims_email and known.outcome is Outcome.CREATED:
-                    created_before += [u for u in [existing.get(markers[known.email].user_id or "")] if u]
+                    created_before += _user_of(markers[known.email], existing)
                 continue
             email, line = outcome.email, outcome.line
             seen[email] = line
@@ -690,6 +691,12 @@ def _seen_before(outcome: UserRecord, markers: dict[str, RowMarker], seen: dict[
         return None
     message = f"{email} is already on line {first}; the first row wins."
     return _Row(line, email, Outcome.FAILED, ("duplicate_email", message))
+
+
+def _user_of(marker: RowMarker, users: dict[str, User]) -> list[User]:
+    """The user a row's marker names, if it was read (none or one)."""
+    user = users.get(marker.user_id) if marker.user_id else None
+    return [user] if user is not None else []
 
 
 def _row_user_id(record: ImportRecord, line: int) -> str:
