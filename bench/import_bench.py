@@ -1,8 +1,8 @@
 """CSV import of new users: throughput and AWS calls of our path against a naive per-row importer,
 and the handler's peak memory at 10 000 and 100 000 rows.
 
-Run: `.venv/bin/python bench/import_bench.py` (about 20 minutes on 2 cores: the naive baseline's
-120 000 calls take ~7.5 min, the 100 000-row handler ~13 min; `--rows` and `--rss-rows` make a
+Run: `.venv/bin/python bench/import_bench.py` (about 12 minutes on 2 cores: the naive baseline's
+120 000 calls take ~6 min, the 100 000-row handler ~5.5 min; `--rows` and `--rss-rows` make a
 smaller run). Runs against the emulator: moto server in a subprocess on a free port, started as
 `make run` starts it (`python -m localdev.emulator`), provisioned from infra/template.yaml as
 `make run` does (localdev.run.provision_resources, SES sender verified); the app reaches it through
