@@ -17,7 +17,7 @@ uploaded file as a stream, the report).
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -413,8 +413,3 @@ class ImportFiles:
     def _upload_part(self, bucket: str, key: str, upload: str, number: int, body: bytes) -> dict[str, Any]:
         answer = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": answer["ETag"]}
-
-
-def chunks_of(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
