@@ -14,22 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from chalicelib.core.log import get_logger
+from chalicelib.domain.s3_object import S3Object
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True)
-class S3Object:
-    bucket: str
-    key: str
-    size: int
-    etag: str
-    event_name: str
 
 
 Processor = Callable[[S3Object], None]

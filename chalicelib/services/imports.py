@@ -49,6 +49,7 @@ from chalicelib.domain.models import (
     User,
     UserStatus,
 )
+from chalicelib.domain.s3_object import S3Object
 from chalicelib.domain.user_csv import (
     CsvFileError,
     Heading,
@@ -59,7 +60,6 @@ from chalicelib.domain.user_csv import (
     read_heading,
     read_records,
 )
-from chalicelib.events.s3_events import S3Object
 from chalicelib.notifications.email import Email, EmailSender
 from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository

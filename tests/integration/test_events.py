@@ -6,9 +6,9 @@ from typing import Any
 import pytest
 
 from chalicelib.core import aws
+from chalicelib.domain.s3_object import S3Object
 from chalicelib.events import jobs as jobs_module
 from chalicelib.events import s3_events
-from chalicelib.events.s3_events import S3Object
 
 
 @pytest.fixture
