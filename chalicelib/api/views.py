@@ -7,6 +7,7 @@ from typing import Any
 from chalicelib.core.clock import iso
 from chalicelib.domain import two_factor
 from chalicelib.domain.devices import Device, action_for
+from chalicelib.domain.import_record import ImportRecord
 from chalicelib.domain.models import (
     AuditEntry,
     Domain,
@@ -18,7 +19,6 @@ from chalicelib.domain.models import (
     User,
 )
 from chalicelib.repositories.devices import device_admin_id
-from chalicelib.repositories.imports import ImportRecord
 from chalicelib.repositories.jobs import Job
 from chalicelib.services.files import DownloadTicket, UploadTicket
 from chalicelib.services.messages import Messages

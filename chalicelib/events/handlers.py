@@ -10,12 +10,13 @@ from chalice.app import Blueprint, SQSEvent
 
 from chalicelib.core.config import JOBS_QUEUE, S3_EVENTS_QUEUE
 from chalicelib.core.log import correlation_id
+from chalicelib.domain.s3_object import S3Object
 from chalicelib.events import jobs, s3_events
 
 bp = Blueprint(__name__)
 
 
-def _import_object(s3_object: s3_events.S3Object) -> None:
+def _import_object(s3_object: S3Object) -> None:
     from chalicelib.bootstrap import services  # the composition root, resolved per call
 
     services().imports.on_object(s3_object)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import aws
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.core.config import get_settings
+from chalicelib.domain.import_record import COUNT_NAMES, Checkpoint, ImportRecord, RowMarker
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
@@ -32,53 +32,6 @@ from chalicelib.repositories.timestamps import parse_ms
 MARKER_LIFETIME = timedelta(days=30)
 CREATED_BY_IMPORT, CREATED_BY_LINE = "import_id", "import_line"  # on the EMAIL item of a new user
 MULTIPART_MIN_BYTES = 5 * 1024 * 1024
-COUNT_NAMES = ("rows", "created", "updated", "skipped", "activated", "deactivated", "failed")
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """Where the next chunk starts, and what the chunks before it produced."""
-
-    offset: int = 0  # byte offset of the next record in the file (0: the heading is still to read)
-    line: int = 1
-    chunk: int = 0  # chunks done (names the report parts)
-    errors_kept: int = 0
-
-
-@dataclass(frozen=True)
-class ImportRecord:
-    id: str
-    domain: str
-    status: str  # pending | processing | completed | failed
-    mode: str  # skip | update
-    send_invites: bool
-    dry_run: bool
-    source: str  # upload | drop
-    s3_key: str
-    requested_by: str | None  # an admin's email; None: every admin of the domain
-    created_at: datetime
-    updated_at: datetime
-    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_NAMES, 0))
-    checkpoint: Checkpoint = Checkpoint()
-    object_etag: str | None = None
-    job_id: str | None = None
-    error: dict[str, str] | None = None  # why a whole file failed: {code, message}
-    invited: bool = False  # the invitations of its new users went out (or are going)
-    report_key: str | None = None
-    finished_at: datetime | None = None
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("completed", "failed")
-
-
-@dataclass(frozen=True)
-class RowMarker:
-    import_id: str
-    line: int
-    outcome: str
-    user_id: str | None = None
-    error: tuple[str, str] | None = None  # (code, message) of a failed row
 
 
 class ImportRepository:

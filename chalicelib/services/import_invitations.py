@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
+from chalicelib.domain.import_record import ImportRecord
 from chalicelib.domain.models import User, UserStatus
 from chalicelib.notifications.email import BULK_LIMIT, BulkSender, Template
 from chalicelib.repositories.dynamo import Item, Table
-from chalicelib.repositories.imports import ImportRecord, ImportRepository
+from chalicelib.repositories.imports import ImportRepository
 from chalicelib.repositories.invites import Invite, InviteRepository
 from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.users import UserRepository

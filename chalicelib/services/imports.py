@@ -38,6 +38,7 @@ from chalicelib.core.cursors import decode_cursor, encode_cursor
 from chalicelib.core.errors import AppError, Conflict, NotFound, PayloadTooLarge
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
+from chalicelib.domain.import_record import COUNT_NAMES, Checkpoint, ImportRecord, RowMarker
 from chalicelib.domain.imports import ImportMode, Outcome, RowPlan, plan_row, seat_refused
 from chalicelib.domain.models import (
     AuditEntry,
@@ -65,14 +66,7 @@ from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
-from chalicelib.repositories.imports import (
-    COUNT_NAMES,
-    Checkpoint,
-    ImportFiles,
-    ImportRecord,
-    ImportRepository,
-    RowMarker,
-)
+from chalicelib.repositories.imports import ImportFiles, ImportRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.sessions import SessionRepository
