@@ -34,7 +34,7 @@ from chalicelib.services.devices import DeviceService
 from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
 from chalicelib.services.import_invitations import ImportInvitations
-from chalicelib.services.imports import ImportService
+from chalicelib.services.imports import ChunkProcessor, ImportOutcome, ImportRun, ImportService
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.memberships import DefaultGroupJoiner
@@ -93,24 +93,17 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         clock,
     )
     import_repository = ImportRepository(table)
+    import_files = ImportFiles()
     import_invitations = ImportInvitations(
         table, import_repository, users, invites, jobs, BulkSender(), clock
     )
+    import_outcome = ImportOutcome(import_repository, import_files, users, index, audit, EmailSender(), clock)
+    import_chunks = ChunkProcessor(
+        table, import_repository, users, index, domains, invites, sessions, joiner, import_invitations, clock
+    )
+    ImportRun(import_repository, import_files, domains, joiner, import_chunks, import_outcome, jobs, clock)
     imports = ImportService(
-        table,
-        import_repository,
-        ImportFiles(),
-        users,
-        index,
-        domains,
-        invites,
-        sessions,
-        joiner,
-        audit,
-        jobs,
-        EmailSender(),
-        import_invitations,
-        clock,
+        table, import_repository, import_files, domains, jobs, import_invitations, import_outcome, clock
     )
     file_repository = FileRepository(table)
     file_service = FileService(file_repository, ObjectStore(), groups, clock)

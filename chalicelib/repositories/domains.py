@@ -104,43 +104,15 @@ class DomainRepository:
             *self.key(domain), "SET " + ", ".join(updates), values, condition=" AND ".join(conditions) or None
         )
 
-    # --- an import's seats, one chunk at a time --------------------------------------------------
-
-    def take_import_seats(
-        self, domain: str, import_id: str, chunk: int, seats: int, seats_total: int
-    ) -> bool:
-        """Takes the seats of one chunk of an import's new users, once: the domain item records
-        the last chunk of each running import that took its seats, in the same conditional
-        update. False if the seats are not free (or the total changed meanwhile)."""
-        from chalicelib.repositories.dynamo import ConditionFailed
-
-        try:
-            self._table.update(
-                *self.key(domain),
-                "SET seats_used = seats_used + :seats, #chunk = :chunk",
-                {":seats": seats, ":most": seats_total - seats, ":total": seats_total, ":chunk": chunk},
-                condition="seats_used <= :most AND seats_total = :total"
-                " AND (attribute_not_exists(#chunk) OR #chunk < :chunk)",
-                names={"#chunk": _import_seats_attribute(import_id)},
-            )
-        except ConditionFailed:
-            return False
-        return True
-
-    def import_seats_chunk(self, domain: str, import_id: str) -> int | None:
-        """The last chunk of this import whose seats are taken (None: none yet)."""
-        item = self._table.get(*self.key(domain))
-        value = (item or {}).get(_import_seats_attribute(import_id))
-        return int(value) if value is not None else None
-
-    def forget_import_seats(self, domain: str, import_id: str) -> None:
-        self._table.update(
-            *self.key(domain), "REMOVE #chunk", names={"#chunk": _import_seats_attribute(import_id)}
+    def seats_op(self, domain: str, seats: int, seats_total: int) -> dict[str, Any]:
+        """Takes `seats` seats in a transaction (an import's claims of new users): fails unless
+        they are free and the total is still the one the caller counted against."""
+        return self._table.update_op(
+            *self.key(domain),
+            "SET seats_used = seats_used + :seats",
+            {":seats": seats, ":most": seats_total - seats, ":total": seats_total},
+            condition="seats_used <= :most AND seats_total = :total",
         )
-
-
-def _import_seats_attribute(import_id: str) -> str:
-    return f"import_seats_{import_id}"
 
 
 def _security_attributes(policy: SecurityPolicy) -> dict[str, Any]:

@@ -10,7 +10,8 @@ uploaded file as a stream, the report).
 - `D#<d>#E#<email>` / `IMPORT#<id>`: the row of this import that claimed this email, and its
   outcome: an email seen again is a duplicate, and a row re-read after a crash finds its outcome.
   A row that created the user has no such item: the user's EMAIL item (`D#<d>#E#<email>` /
-  `EMAIL`) carries `import_id` and `import_line` instead, and is written last;
+  `EMAIL`) carries `import_id` and `import_line` instead; it is the row's claim on the email,
+  written first and only if the email has no owner;
 - `D#<d>#IMPORTOBJ#<sha256(bucket/key/etag)>` / `META`: which import an S3 object started.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,6 +34,17 @@ from chalicelib.repositories.timestamps import parse_ms
 MARKER_LIFETIME = timedelta(days=30)
 CREATED_BY_IMPORT, CREATED_BY_LINE = "import_id", "import_line"  # on the EMAIL item of a new user
 MULTIPART_MIN_BYTES = 5 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class EmailOwner:
+    """Who holds an email: its user, whether a password is set, and the import row that created
+    the user (None for a user made any other way)."""
+
+    user_id: str
+    has_password: bool
+    import_id: str | None = None
+    line: int | None = None
 
 
 class ImportRepository:
@@ -88,7 +101,7 @@ class ImportRepository:
     def object_identity(bucket: str, key: str, etag: str) -> str:
         return hashlib.sha256(f"{bucket}/{key}/{etag.strip(chr(34))}".encode()).hexdigest()
 
-    def claim_op(self, domain: str, identity: str, import_id: str) -> dict[str, Any]:
+    def object_claim_op(self, domain: str, identity: str, import_id: str) -> dict[str, Any]:
         item = {"pk": keys.import_object_pk(domain, identity), "sk": keys.META, "import_id": import_id}
         return self._table.put_op({**item, "type": "import_object"}, ITEM_IS_NEW)
 
@@ -100,10 +113,10 @@ class ImportRepository:
 
     def read_rows(
         self, domain: str, import_id: str, emails: list[str]
-    ) -> tuple[dict[str, tuple[str, bool]], dict[str, RowMarker]]:
-        """For each email: the user it belongs to (and whether a password is set), and the row
-        of this import that claimed it (a marker, or the EMAIL item of a user this import
-        created), in BatchGetItem calls (two keys an email)."""
+    ) -> tuple[dict[str, EmailOwner], dict[str, RowMarker]]:
+        """For each email: its owner (the EMAIL item: the user, whether a password is set, the
+        import row that created it), and the row of this import that claimed it (a marker, or
+        the EMAIL item of a user this import created), in BatchGetItem calls (two keys an email)."""
         wanted = []
         for email in emails:
             wanted += [
@@ -111,14 +124,17 @@ class ImportRepository:
                 (keys.email_pk(domain, email), keys.import_marker_sk(import_id)),
             ]
         found = self._table.batch_get(wanted)
-        owners: dict[str, tuple[str, bool]] = {}
+        owners: dict[str, EmailOwner] = {}
         markers: dict[str, RowMarker] = {}
         for email in emails:
             owner = found.get((keys.email_pk(domain, email), keys.EMAIL))
             if owner:
-                owners[email] = (str(owner["user_id"]), bool(owner.get("password_hash")))
-                if owner.get(CREATED_BY_IMPORT) == import_id:
-                    line = int(owner[CREATED_BY_LINE])
+                created_by = owner.get(CREATED_BY_IMPORT)
+                line = int(owner[CREATED_BY_LINE]) if created_by else None
+                owners[email] = EmailOwner(
+                    str(owner["user_id"]), bool(owner.get("password_hash")), created_by, line
+                )
+                if created_by == import_id and line is not None:
                     markers[email] = RowMarker(import_id, line, "created", str(owner["user_id"]))
             marker = found.get((keys.email_pk(domain, email), keys.import_marker_sk(import_id)))
             if marker:
@@ -128,11 +144,11 @@ class ImportRepository:
                 )
         return owners, markers
 
-    @staticmethod
-    def created_by(email_item: Item, import_id: str, line: int) -> Item:
-        """The EMAIL item of a user a row created, as that row's marker: written after every
-        other item of the user, it says the row is done."""
-        return {**email_item, CREATED_BY_IMPORT: import_id, CREATED_BY_LINE: line}
+    def email_claim_op(self, email_item: Item, import_id: str, line: int) -> dict[str, Any]:
+        """A new user's claim on its email: the EMAIL item, tagged with the import row that made
+        it, written only if the email has no owner (never over a user made meanwhile)."""
+        item = {**email_item, CREATED_BY_IMPORT: import_id, CREATED_BY_LINE: line}
+        return self._table.put_op(item, ITEM_IS_NEW)
 
     def marker_item(self, domain: str, email: str, marker: RowMarker, now: datetime) -> Item:
         return {

@@ -291,31 +291,31 @@ def test_invitations_later_once(api: Api, client: Any, admin: str) -> None:
 @pytest.mark.parametrize(
     "where",
     [
-        "_process_chunk",  # between chunks: the second chunk's checkpoint is saved
-        "_write_chunk_outputs",  # mid-chunk: users written, checkpoint not moved
+        "_save_chunk",  # between chunks: the second chunk's checkpoint is saved
+        "_write_outputs",  # mid-chunk: users written, checkpoint not moved
     ],
 )
 def test_a_crash_between_chunks_resumes_without_doubles(
     api: Api, client: Any, admin: str, monkeypatch: pytest.MonkeyPatch, where: str
 ) -> None:
     from chalicelib.bootstrap import services
-    from chalicelib.services.imports import ImportService
+    from chalicelib.services.imports import ImportRun
 
     monkeypatch.setenv("OC_IMPORT_CHUNK_ROWS", "3")
     reset_settings()
-    real = getattr(ImportService, where)
+    real = getattr(ImportRun, where)
     calls = {"n": 0}
 
     def dies_in_the_second_chunk(self: Any, *args: Any) -> Any:
         calls["n"] += 1
-        if calls["n"] == 2 and where == "_write_chunk_outputs":
+        if calls["n"] == 2 and where == "_write_outputs":
             raise RuntimeError("Lambda killed mid-chunk")
         moved = real(self, *args)
         if calls["n"] == 2:
             raise RuntimeError("Lambda killed between chunks")
         return moved
 
-    monkeypatch.setattr(ImportService, where, dies_in_the_second_chunk)
+    monkeypatch.setattr(ImportRun, where, dies_in_the_second_chunk)
     body = "Email\n" + "".join(f"u{i}@acme.example\n" for i in range(9)) + "u0@acme.example\n"
     started = start(api, admin)
     aws.s3().put_object(Bucket=BUCKET, Key=f"imports/acme/{started['import_id']}.csv", Body=body.encode())
@@ -339,7 +339,7 @@ def test_a_crash_between_chunks_resumes_without_doubles(
     "where",
     [
         "send",  # the chunk's users and EMAIL items landed, its emails did not go
-        "_write_chunk_outputs",  # the emails went, the checkpoint did not move
+        "_write_outputs",  # the emails went, the checkpoint did not move
     ],
 )
 def test_a_crash_mid_chunk_leaves_every_new_user_a_working_invitation(
@@ -348,12 +348,12 @@ def test_a_crash_mid_chunk_leaves_every_new_user_a_working_invitation(
     """Invitations go out chunk by chunk: a chunk read again after a crash invites its new users
     again (new links, the old die), so each has exactly one working link, and nobody is doubled."""
     from chalicelib.services.import_invitations import ImportInvitations
-    from chalicelib.services.imports import ImportService
+    from chalicelib.services.imports import ImportRun
 
     monkeypatch.setenv("OC_IMPORT_CHUNK_ROWS", "3")
     reset_settings()
     aws.ses().verify_email_identity(EmailAddress=get_settings().email_sender)
-    owner: Any = ImportInvitations if where == "send" else ImportService
+    owner: Any = ImportInvitations if where == "send" else ImportRun
     real = getattr(owner, where)
     calls = {"n": 0}
 
@@ -375,7 +375,7 @@ def test_a_crash_mid_chunk_leaves_every_new_user_a_working_invitation(
     assert details["status"] == "completed" and details["counts"]["created"] == 7, details
     links = _invitation_links()
     emailed = {email: len(tokens) for email, tokens in links.items()}
-    twice = 2 if where == "_write_chunk_outputs" else 1  # the second chunk's emails went twice
+    twice = 2 if where == "_write_outputs" else 1  # the second chunk's emails went twice
     assert emailed == {f"u{i}@acme.example": twice if 3 <= i < 6 else 1 for i in range(7)}
     for email, tokens in links.items():
         *dead, last = tokens
