@@ -20,6 +20,8 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from localdev.pump import DEFAULT_CONCURRENCY, QueuePump
+
 HOST = "127.0.0.1"
 DEMO_DOMAIN = "demo"
 DEMO_ADMIN = "admin@demo.local"
@@ -158,16 +160,52 @@ def provision_demo(password: str) -> None:
     )
 
 
-def start_pumps(queues: dict[str, str], region: str, stop: threading.Event) -> None:
+PUMP_STOP_GRACE_SECONDS = 5.0  # how long Ctrl-C waits for running deliveries before it abandons them
+
+
+def read_pump_concurrency() -> int:
+    """OC_PUMP_CONCURRENCY: deliveries of one queue run at once, as Lambda runs them (default 4)."""
+    raw = os.environ.get("OC_PUMP_CONCURRENCY", "").strip()
+    if not raw:
+        return DEFAULT_CONCURRENCY
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        sys.exit(
+            f"make run: OC_PUMP_CONCURRENCY must be a positive integer (deliveries of one queue "
+            f"run at once), not {raw!r}. Unset it for the default, {DEFAULT_CONCURRENCY}."
+        )
+    return value
+
+
+def start_pumps(
+    queues: dict[str, str], region: str, stop: threading.Event, concurrency: int
+) -> list[QueuePump]:
     from chalicelib.core import aws
     from chalicelib.events import handlers
-    from localdev.pump import QueuePump
 
-    for url, arn, handler in (
-        (queues["s3_events_url"], queues["s3_events_arn"], handlers.on_s3_event),
-        (queues["jobs_url"], queues["jobs_arn"], handlers.on_job),
-    ):
-        QueuePump(aws.sqs(), url, arn, region, handler, stop).start()
+    pumps = [
+        QueuePump(aws.sqs(), url, arn, region, handler, stop, concurrency)
+        for url, arn, handler in (
+            (queues["s3_events_url"], queues["s3_events_arn"], handlers.on_s3_event),
+            (queues["jobs_url"], queues["jobs_arn"], handlers.on_job),
+        )
+    ]
+    for pump in pumps:
+        pump.start()
+    return pumps
+
+
+def stop_pumps(pumps: list[QueuePump], stop: threading.Event) -> None:
+    """No new receive; the running deliveries get a few seconds to end (delete or release their
+    message) before the emulator goes. One still running after that is abandoned, like a Lambda
+    that timed out: its message was not deleted."""
+    stop.set()
+    deadline = time.monotonic() + PUMP_STOP_GRACE_SECONDS
+    for pump in pumps:
+        pump.join_deliveries(max(0.0, deadline - time.monotonic()))
 
 
 def banner(config: LocalConfig) -> str:
@@ -202,6 +240,7 @@ def main() -> None:
     config = read_config()
     check_port_free(config.port, "OC_PORT")
     check_port_free(config.aws_port, "OC_AWS_PORT")
+    pump_concurrency = read_pump_concurrency()
     set_environment(config)  # before anything reads the settings: they are cached on first use
     from chalicelib.core.log import configure_logging
 
@@ -209,6 +248,7 @@ def main() -> None:
     emulator = start_emulator(config)
     stop = threading.Event()
     server = None
+    pumps: list[QueuePump] = []
 
     def terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -222,7 +262,7 @@ def main() -> None:
         from localdev import mail_printer
 
         mail_printer.install()
-        start_pumps(queues, config.region, stop)
+        pumps = start_pumps(queues, config.region, stop, pump_concurrency)
         from app import app
         from localdev.server import create_server
 
@@ -232,9 +272,9 @@ def main() -> None:
     except KeyboardInterrupt:
         print("\nStopping…", flush=True)
     finally:
-        stop.set()
         if server is not None:
             server.server.server_close()
+        stop_pumps(pumps, stop)
         emulator.terminate()
         try:
             emulator.wait(timeout=10)
