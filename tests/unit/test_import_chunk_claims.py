@@ -155,7 +155,7 @@ def test_refused_claims_are_planned_again_against_the_users_made_meanwhile() -> 
     assert [(r.email, r.outcome) for r in rows] == [
         (r.email, Outcome.SKIPPED if r.email in skipped else Outcome.CREATED) for r in ROWS
     ]
-    assert table.transactions == 2  # the claims, then again without the two refused
+    assert table.transactions == 3  # the claims, again without the two refused, the profiles
     for email, user_id in hand_made.items():
         owner = _owner(table, email)
         assert (owner["user_id"], owner["password_hash"]) == (user_id, "hash-of-their-password")

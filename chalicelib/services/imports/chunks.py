@@ -10,9 +10,11 @@ The order of writes, and why:
    as the import's mode says); nothing of the import is ever written over a user made meanwhile.
 2. **The new users' other items** (index, default groups, the import's NEW# item, invitations)
    in BatchWriteItem calls, keyed by the user, whose id derives from the import and the line.
-3. **Their profiles, last.** A claim of this import's row whose profile is missing is a row a
-   crash (or a delivery running beside this one) left half-written: it is written again, the
-   same items under the same keys. A row whose profile exists is done and counted as it was.
+3. **Their profiles, last**, in TransactWriteItems of 100 Puts, each on the condition that it is
+   not there (a delivery beside this one may have written it, and its user accepted the
+   invitation since). A claim of this import's row whose profile is missing is a row a crash
+   (or a delivery running beside this one) left half-written: its items are written again,
+   under the same keys. A row whose profile exists is done and counted as it was.
 4. With `send_invites`, the invitations, once the users they link to exist.
 5. Every other change (update, activate, deactivate) in a transaction of its own with its
    row's marker, conditioned on the user as read.
@@ -116,7 +118,9 @@ class ChunkProcessor:
         # The claimed users are written before the refused rows are looked at again: those may
         # wait for the users of another import, which may be waiting for these.
         self._write_new_users(record, claimed + plan.unfinished, plan.done_before, defaults)
-        self._write_new_users(record, self._plan_again(record, refused, plan), [], defaults)
+        theirs = self._plan_again(record, refused, plan)
+        if theirs:
+            self._write_new_users(record, theirs, [], defaults)
         for row, change in plan.changes:
             self._change_user(record, row, change, defaults)
         return plan.rows
@@ -303,7 +307,7 @@ class ChunkProcessor:
         self, record: ImportRecord, news: list[_New], done_before: list[User], defaults: list[Group]
     ) -> None:
         """The claimed users' items in BatchWriteItem calls (25 a call, 4 in flight), their
-        profiles last; then, with `send_invites`, their invitations (and again those of the
+        profiles last (conditional); then, with `send_invites`, their invitations (and again those of the
         users this chunk had created before a crash: new links, the old die)."""
         now = self._clock.now()
         users = [new.user for new in news]
@@ -316,8 +320,29 @@ class ChunkProcessor:
         invited = [u for u in users + done_before if u.status is UserStatus.INVITED]
         invitations = self._inviter.prepare(record.domain, invited) if record.send_invites else Invitations()
         self._imports.put_many(items + invitations.items)
-        self._imports.put_many([self._users.to_item(user) for user in users])
+        self._create_profiles(users)
         self._inviter.send(invitations)
+
+    def _create_profiles(self, users: list[User]) -> None:
+        """The profiles, each on the condition that it is not there (TransactWriteItems, 100 a
+        call): a delivery beside this one may have written one, and its user may have accepted
+        the invitation since; a refused profile is left as it is."""
+        for start in range(0, len(users), TRANSACTION_LIMIT):
+            pending = [
+                self._users.create_profile_op(user) for user in users[start : start + TRANSACTION_LIMIT]
+            ]
+            for attempt in range(CLAIM_ATTEMPTS):
+                try:
+                    self._table.transact(pending)
+                    break
+                except ConditionFailed as failure:
+                    pending = [op for i, op in enumerate(pending) if i not in failure.failed]
+                    if not failure.failed:
+                        time.sleep(_BACKOFF[attempt])
+                if not pending:
+                    break
+            else:
+                raise Conflict("The new users kept colliding with other writes.", "concurrent_change")
 
     def _change_user(self, record: ImportRecord, row: Row, plan: RowPlan, defaults: list[Group]) -> None:
         before, after = plan.before, plan.after

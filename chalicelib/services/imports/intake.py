@@ -15,7 +15,7 @@ from typing import Any
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import AppError, Conflict, NotFound, PayloadTooLarge
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
@@ -111,7 +111,7 @@ class ImportService:
     def list_imports(
         self, principal: Principal, limit: int, cursor: str | None
     ) -> tuple[list[ImportRecord], str | None]:
-        scope = f"imports|{principal.domain}"
+        scope = cursor_scope("imports", principal.domain)
         start = decode_cursor(cursor, "pk", keys.domain_imports_pk(principal.domain), scope=scope)
         records, last = self._imports.list_imports(principal.domain, limit, start)
         return records, encode_cursor(last, scope=scope)
