@@ -7,11 +7,11 @@ parts are deleted only after that (a redelivered last step can still join them).
 
 from __future__ import annotations
 
-import csv
 import io
 from dataclasses import dataclass, replace
 from typing import Any
 
+from chalicelib.core import csv_cells
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
@@ -44,7 +44,7 @@ class Row:
 def report_lines(rows: list[Row]) -> bytes:
     """The rows' lines of the report CSV; every cell made safe for a spreadsheet."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # TODO(cells)
+    writer = csv_cells.writer(buffer)
     for row in rows:
         code, message = row.error or ("", "")
         writer.writerow([row.line, row.email, row.outcome.value, code, message])
