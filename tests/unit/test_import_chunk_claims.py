@@ -38,7 +38,7 @@ class MemoryTable(Table):
     def __init__(self) -> None:
         super().__init__(client_factory=lambda: None, name_factory=lambda: "table")
         self.items: dict[Key, Item] = {}
-        self.before_transact: Callable[[], None] | None = None
+        self.before_transact: Callable[[], object] | None = None
         self.transactions = 0
 
     def get(self, pk: str, sk: str) -> Item | None:
