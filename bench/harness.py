@@ -15,13 +15,20 @@ MOTO_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_REGION": "us-east-1",
 }
-CLEARED = ("OC_AWS_ENDPOINT_URL", "OC_PLATFORM_KEY_SSM_PARAM", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+CLEARED = (
+    "OC_AWS_ENDPOINT_URL",
+    "OC_PLATFORM_KEY_SSM_PARAM",
+    "OC_CURSOR_KEY_SSM_PARAM",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+)
+BENCH_CURSOR_KEY = "bench-cursor-key-0123456789abcdef"
 
 
 def configure_env(platform_key: str, also_clear: tuple[str, ...] = ()) -> None:
-    """moto's dummy credentials, our platform key, and none of the settings that would point the
+    """moto's dummy credentials, our platform and cursor keys, and none of the settings that would point the
     app elsewhere or change what is measured."""
-    os.environ.update(MOTO_ENV, OC_PLATFORM_KEY=platform_key)
+    os.environ.update(MOTO_ENV, OC_PLATFORM_KEY=platform_key, OC_CURSOR_KEY=BENCH_CURSOR_KEY)
     for name in CLEARED + also_clear:
         os.environ.pop(name, None)
 

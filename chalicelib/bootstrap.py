@@ -117,7 +117,9 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         platform=PlatformService(
             table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
         ),
-        auth=AuthService(table, logins, sessions, users, DeviceRepository(table), hasher, two_factor, clock),
+        auth=AuthService(
+            table, logins, sessions, users, DeviceRepository(table), hasher, two_factor, EmailSender(), clock
+        ),
         audit=AuditService(audit),
         users=user_service,
         invitations=InvitationService(

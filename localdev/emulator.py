@@ -12,6 +12,12 @@ Every answer stays moto's own: tests/integration/test_emulator.py compares them 
 moto. Unfixed, a large import takes minutes per thousand rows and calls pass the app's 10 s read
 timeout.
 
+A second set of patches (patch_dynamodb_checks) makes moto refuse what DynamoDB refuses and moto
+lets through, with DynamoDB's error code and message: a Query's ExclusiveStartKey outside its key
+condition, and key values over DynamoDB's sizes in every call that names a key. `make run`, the
+e2e tests and tests/conftest.py's in-process moto (aws_env) all apply them, so the test suite
+fails where AWS would answer a ValidationException (a 500 of ours).
+
 Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server);
 `python -m moto.server` is the same emulator unpatched.
 """
@@ -460,6 +466,250 @@ def _index_items(table: Any, hash_conditions: list[tuple[str, Any]]) -> list[Any
     return sorted(kept, key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
 
 
+# --- what DynamoDB refuses -----------------------------------------------------------------------
+
+HASH_KEY_MAX_BYTES = 2048
+RANGE_KEY_MAX_BYTES = 1024
+# DynamoDB's own messages, as moto's HashKeyTooLong and RangeKeyTooLong word them (sic: "of2048").
+HASH_KEY_TOO_LARGE = (
+    "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
+    f"of{HASH_KEY_MAX_BYTES} bytes"
+)
+RANGE_KEY_TOO_LARGE = (
+    "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the "
+    f"size limit of {RANGE_KEY_MAX_BYTES} bytes"
+)
+# A start key of another partition than the key condition's; one whose sort key is outside the
+# condition's range (dynalite and DynamoDB Local word them so; AWS's own texts vary slightly).
+START_KEY_OUTSIDE_QUERY = "The provided starting key is outside query boundaries based on provided conditions"
+START_KEY_OUTSIDE_RANGE = "The provided starting key does not match the range key predicate"
+START_KEY_INVALID = "The provided starting key is invalid"
+
+
+class _Checks:
+    """Whether the checks run (tests/integration/test_emulator.py compares the speed patches with
+    moto as it is, checks off)."""
+
+    enabled = True
+
+
+dynamodb_checks = _Checks()
+
+
+def patch_dynamodb_checks(set_attribute: SetAttribute = setattr) -> None:
+    """moto 5.2.5 checks key sizes only where it stores an item (PutItem, and the Puts of
+    BatchWriteItem and TransactWriteItems, one by one: a batch is half written when it refuses)
+    and never checks a Query's ExclusiveStartKey against its key condition. DynamoDB refuses, with
+    a ValidationException and nothing written:
+    - a partition key over 2 048 bytes or a sort key over 1 024, in GetItem, PutItem, UpdateItem,
+      DeleteItem, a Query's key condition, BatchGetItem, BatchWriteItem, TransactGetItems and
+      TransactWriteItems (each batch or transaction checked whole before anything runs; an item's
+      index keys too, as moto checks them on a Put);
+    - a Query whose ExclusiveStartKey names another partition than the key condition's, or a sort
+      key the condition's range does not hold (a cursor of another list or other filters).
+    Valid requests are passed to moto untouched."""
+    from moto.dynamodb.models import DynamoDBBackend
+    from moto.dynamodb.responses import DynamoHandler
+
+    backend_get, backend_update, backend_delete = (
+        DynamoDBBackend.get_item,
+        DynamoDBBackend.update_item,
+        DynamoDBBackend.delete_item,
+    )
+    backend_put, backend_query = DynamoDBBackend.put_item, DynamoDBBackend.query
+    query_arguments = inspect.signature(backend_query)
+
+    def get_item(self: Any, table_name: str, keys: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        _check_key(self, table_name, keys)
+        return backend_get(self, table_name, keys, *args, **kwargs)
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        _check_key(self, table_name, key)
+        return backend_update(self, table_name, key, *args, **kwargs)
+
+    def delete_item(self: Any, table_name: str, key: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        _check_key(self, table_name, key)
+        return backend_delete(self, table_name, key, *args, **kwargs)
+
+    def put_item(self: Any, table_name: str, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        _check_item(self, table_name, item_attrs)
+        return backend_put(self, table_name, item_attrs, *args, **kwargs)
+
+    def query(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if dynamodb_checks.enabled:
+            _check_query(self, query_arguments.bind(self, *args, **kwargs).arguments)
+        return backend_query(self, *args, **kwargs)
+
+    set_attribute(DynamoDBBackend, "get_item", get_item)
+    set_attribute(DynamoDBBackend, "update_item", update_item)
+    set_attribute(DynamoDBBackend, "delete_item", delete_item)
+    set_attribute(DynamoDBBackend, "put_item", put_item)
+    set_attribute(DynamoDBBackend, "query", query)
+    for action, check in (
+        ("batch_get_item", _check_batch_get),
+        ("batch_write_item", _check_batch_write),
+        ("transact_get_items", _check_transact_get),
+        ("transact_write_items", _check_transact_write),
+    ):
+        set_attribute(DynamoHandler, action, _checked_first(getattr(DynamoHandler, action), check))
+
+
+def _checked_first(handle: Callable[[Any], Any], check: Callable[[Any, dict[str, Any]], None]) -> Any:
+    """A DynamoHandler action that checks the whole request before moto runs any of it."""
+
+    def action(self: Any) -> Any:
+        if dynamodb_checks.enabled:
+            body = self.body if isinstance(self.body, dict) else {}
+            check(self.dynamodb_backend, body)
+        return handle(self)
+
+    return action
+
+
+def _value_size(value: Any) -> int:
+    """A key value's size as DynamoDB counts it (UTF-8 bytes of a string, the bytes of a binary);
+    0 for what is not a key value (moto answers those itself)."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if not isinstance(value, dict) or len(value) != 1:
+        return 0
+    try:
+        return int(DynamoType(value).size())
+    except Exception:
+        return 0
+
+
+def _check_sizes(attributes: Any, hash_names: Iterable[str], range_names: Iterable[str]) -> None:
+    from moto.dynamodb.exceptions import MockValidationException
+
+    if not isinstance(attributes, dict):
+        return
+    if any(_value_size(attributes.get(name)) > HASH_KEY_MAX_BYTES for name in hash_names):
+        raise MockValidationException(HASH_KEY_TOO_LARGE)
+    if any(_value_size(attributes.get(name)) > RANGE_KEY_MAX_BYTES for name in range_names):
+        raise MockValidationException(RANGE_KEY_TOO_LARGE)
+
+
+def _table(backend: Any, table_name: Any) -> Any:
+    return backend.tables.get(table_name) if isinstance(table_name, str) else None
+
+
+def _check_key(backend: Any, table_name: Any, key: Any) -> None:
+    """A Key names the table's own key attributes."""
+    table = _table(backend, table_name)
+    if table is not None and dynamodb_checks.enabled:
+        _check_sizes(key, [table.hash_key_attr], [table.range_key_attr] if table.range_key_attr else [])
+
+
+def _check_item(backend: Any, table_name: Any, item: Any) -> None:
+    """An item's key attributes: the table's and its indexes' (as moto checks a stored one)."""
+    table = _table(backend, table_name)
+    if table is not None and dynamodb_checks.enabled:
+        _check_sizes(item, table.hash_key_names, table.range_key_names)
+
+
+def _check_batch_get(backend: Any, body: dict[str, Any]) -> None:
+    for table_name, request in (body.get("RequestItems") or {}).items():
+        for key in (request or {}).get("Keys") or []:
+            _check_key(backend, table_name, key)
+
+
+def _check_batch_write(backend: Any, body: dict[str, Any]) -> None:
+    for table_name, requests in (body.get("RequestItems") or {}).items():
+        for request in requests or []:
+            if not isinstance(request, dict):
+                continue
+            if "PutRequest" in request:
+                _check_item(backend, table_name, (request["PutRequest"] or {}).get("Item"))
+            if "DeleteRequest" in request:
+                _check_key(backend, table_name, (request["DeleteRequest"] or {}).get("Key"))
+
+
+def _check_transact_get(backend: Any, body: dict[str, Any]) -> None:
+    for operation in body.get("TransactItems") or []:
+        get = (operation or {}).get("Get") or {}
+        _check_key(backend, get.get("TableName"), get.get("Key"))
+
+
+def _check_transact_write(backend: Any, body: dict[str, Any]) -> None:
+    for operation in body.get("TransactItems") or []:
+        for kind, given in (operation or {}).items():
+            request = given or {}
+            if kind == "Put":
+                _check_item(backend, request.get("TableName"), request.get("Item"))
+            elif kind in ("Update", "Delete", "ConditionCheck"):
+                _check_key(backend, request.get("TableName"), request.get("Key"))
+
+
+def _check_query(backend: Any, given: dict[str, Any]) -> None:
+    """The key condition's values within the key sizes; the ExclusiveStartKey within the
+    condition: of its partition, and with a sort key the condition's range holds."""
+    from moto.dynamodb.exceptions import MockValidationException
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    hash_value = given.get("hash_key_dict")
+    range_values = given.get("range_value_dicts") or []
+    if _value_size(hash_value) > HASH_KEY_MAX_BYTES:
+        raise MockValidationException(HASH_KEY_TOO_LARGE)
+    if any(_value_size(value) > RANGE_KEY_MAX_BYTES for value in range_values):
+        raise MockValidationException(RANGE_KEY_TOO_LARGE)
+    start = given.get("exclusive_start_key")
+    table = _table(backend, given.get("table_name"))
+    if not start or table is None or not isinstance(hash_value, dict):
+        return
+    hash_name, range_name = _query_key_names(table, given.get("index_name"))
+    if hash_name is None or not isinstance(start, dict):
+        return
+    if hash_name not in start or (range_name is not None and range_name not in start):
+        raise MockValidationException(START_KEY_INVALID)
+    if start[hash_name] != hash_value:
+        raise MockValidationException(START_KEY_OUTSIDE_QUERY)
+    comparison = given.get("range_comparison")
+    if range_name is None or not comparison:
+        return
+    try:
+        held = _holds(comparison, DynamoType(start[range_name]), [DynamoType(v) for v in range_values])
+    except Exception:
+        return  # moto answers a start key of the wrong type itself
+    if held is False:
+        raise MockValidationException(START_KEY_OUTSIDE_RANGE)
+
+
+def _query_key_names(table: Any, index_name: Any) -> tuple[str | None, str | None]:
+    """(partition key, sort key or None) of the table, or of the index a Query reads."""
+    if not index_name:
+        return table.hash_key_attr, table.range_key_attr
+    try:
+        schema = table.get_index(index_name).schema
+    except Exception:
+        return None, None
+    names = {key["KeyType"]: key["AttributeName"] for key in schema}
+    return names.get("HASH"), names.get("RANGE")
+
+
+def _holds(comparison: str, value: Any, operands: list[Any]) -> bool | None:
+    """Whether the key condition's range holds the sort value (None: a comparison not known)."""
+    if any(operand.type != value.type for operand in operands):
+        return None
+    cast, bounds = value.cast_value, [operand.cast_value for operand in operands]
+    match comparison, bounds:
+        case "=", [bound]:
+            return bool(cast == bound)
+        case "<", [bound]:
+            return bool(cast < bound)
+        case "<=", [bound]:
+            return bool(cast <= bound)
+        case ">", [bound]:
+            return bool(cast > bound)
+        case ">=", [bound]:
+            return bool(cast >= bound)
+        case "BETWEEN", [lower, upper]:
+            return bool(lower <= cast <= upper)
+        case "BEGINS_WITH", [prefix]:
+            return isinstance(cast, str) and isinstance(prefix, str) and cast.startswith(prefix)
+    return None
+
+
 # --- the heap ------------------------------------------------------------------------------------
 
 
@@ -481,6 +731,7 @@ def freeze_heap_often(seconds: float = HEAP_FREEZE_SECONDS) -> threading.Thread:
 
 def main() -> None:
     patch_moto()
+    patch_dynamodb_checks()
     freeze_heap_often()
     from moto.server import main as serve
 

@@ -83,10 +83,20 @@ def set_environment(config: LocalConfig) -> None:
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID") or "testing",
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY") or "testing",
             "OC_PLATFORM_KEY": config.platform_key,
+            "OC_CURSOR_KEY": local_cursor_key(),
             "OC_PUBLIC_URL": os.environ.get("OC_PUBLIC_URL") or config.api_url,
         }
     )
     os.environ.pop("AWS_PROFILE", None)
+
+
+def local_cursor_key() -> str:
+    """OC_CURSOR_KEY as set, else one generated for this run (list cursors die with the run); an
+    empty value where OC_CURSOR_KEY_SSM_PARAM names the key, so that the app reads that one."""
+    chosen = os.environ.get("OC_CURSOR_KEY", "").strip()
+    if chosen or os.environ.get("OC_CURSOR_KEY_SSM_PARAM", "").strip():
+        return chosen
+    return secrets.token_urlsafe(32)
 
 
 def _die_with_parent() -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 PLATFORM_KEY = "test-platform-key-0123456789"
+CURSOR_KEY = "test-cursor-key-0123456789abcdef"
 ADMIN_PASSWORD = "correct horse battery staple"
 
 os.environ.update(
@@ -31,6 +32,8 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     monkeypatch.delenv("OC_AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("OC_PLATFORM_KEY", PLATFORM_KEY)
+    monkeypatch.setenv("OC_CURSOR_KEY", CURSOR_KEY)
+    monkeypatch.delenv("OC_CURSOR_KEY_SSM_PARAM", raising=False)
     reset_settings()
     aws.reset_clients()
     yield
@@ -39,14 +42,17 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def aws_env(settings_env: None) -> Iterator[None]:
-    """moto in-process, with exactly the resources infra/template.yaml defines."""
+def aws_env(settings_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in-process, with exactly the resources infra/template.yaml defines, refusing what
+    DynamoDB refuses as `make run`'s emulator does (localdev/emulator.py patch_dynamodb_checks)."""
     from moto import mock_aws
 
     from chalicelib.bootstrap import reset_services
     from chalicelib.core import aws
     from infra.emulator import provision_emulator
+    from localdev.emulator import patch_dynamodb_checks
 
+    patch_dynamodb_checks(monkeypatch.setattr)
     with mock_aws():
         aws.reset_clients()
         reset_services()

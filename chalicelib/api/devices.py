@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api import paths
 from chalicelib.api.http import admin_only, device_heartbeat, json_response, query
 from chalicelib.api.views import device_view, heartbeat_view, page
 from chalicelib.bootstrap import services
@@ -38,23 +39,29 @@ def list_devices(principal: Principal) -> Response:
 @bp.route("/admin/users/{user_id}/devices", methods=["GET"])
 @admin_only
 def user_devices(principal: Principal, user_id: str) -> Response:
-    found = services().devices.of_user(principal, user_id)
+    found = services().devices.of_user(principal, paths.user_id(user_id))
     return json_response(page([device_view(d) for d in found], None))
 
 
 @bp.route("/admin/devices/{device_id}/disable", methods=["POST"])
 @admin_only
 def disable_device(principal: Principal, device_id: str) -> Response:
-    return json_response(device_view(services().devices.act(principal, device_id, "disable")))
+    return json_response(
+        device_view(services().devices.act(principal, paths.device_admin_id(device_id), "disable"))
+    )
 
 
 @bp.route("/admin/devices/{device_id}/enable", methods=["POST"])
 @admin_only
 def enable_device(principal: Principal, device_id: str) -> Response:
-    return json_response(device_view(services().devices.act(principal, device_id, "enable")))
+    return json_response(
+        device_view(services().devices.act(principal, paths.device_admin_id(device_id), "enable"))
+    )
 
 
 @bp.route("/admin/devices/{device_id}/wipe", methods=["POST"])
 @admin_only
 def wipe_device(principal: Principal, device_id: str) -> Response:
-    return json_response(device_view(services().devices.act(principal, device_id, "wipe")))
+    return json_response(
+        device_view(services().devices.act(principal, paths.device_admin_id(device_id), "wipe"))
+    )

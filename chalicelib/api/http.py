@@ -17,7 +17,7 @@ from chalicelib.core.config import MAX_BODY_BYTES
 from chalicelib.core.errors import AppError, PayloadTooLarge, error_body
 from chalicelib.core.log import correlation_id, get_logger
 from chalicelib.domain.models import Role
-from chalicelib.services.auth import require_role
+from chalicelib.services.auth import require_admin_session, require_role
 
 log = get_logger(__name__)
 
@@ -112,22 +112,35 @@ def _internal_error(request_id: str) -> Response:
 
 def authenticated(*roles: Role, heartbeat: bool = False) -> Callable[[View], View]:
     """Resolves the bearer token into a Principal passed as the view's first argument; with
-    roles, the caller must hold one of them (403 otherwise). Authentication comes before any
-    lookup or body check, as the contract's order of checks requires."""
+    roles, the caller must hold one of them (403 otherwise). On every /admin/* route, an app
+    session in a domain whose 2FA is on answers 403 `two_factor_required` (API.md §2), decided
+    here, from the route, so that no admin route can forget it. Authentication comes before
+    any lookup or body check, as the contract's order of checks requires."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
+            request = current_request()
             principal = services().auth.authenticate(
-                current_request().headers.get("authorization"), heartbeat=heartbeat
+                request.headers.get("authorization"), heartbeat=heartbeat
             )
             if roles:
                 require_role(principal, roles)
+            if _is_administration(request):
+                require_admin_session(principal)
             return view(principal, *args, **kwargs)
 
         return cast(View, wrapper)
 
     return decorate
+
+
+def _is_administration(request: Request) -> bool:
+    """The route (its pattern, as API Gateway names it) is one of /admin/*."""
+    return request.path == ADMIN_PREFIX or request.path.startswith(f"{ADMIN_PREFIX}/")
+
+
+ADMIN_PREFIX = "/admin"
 
 
 def platform_key_required(view: View) -> View:

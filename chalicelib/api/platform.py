@@ -6,6 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
+from chalicelib.api import paths
 from chalicelib.api.http import json_body, json_response, platform_key_required
 from chalicelib.api.views import domain_view, group_summary, user_view
 from chalicelib.bootstrap import services
@@ -46,4 +47,4 @@ def provision_domain() -> Response:
 @bp.route("/platform/domains/{domain}", methods=["GET"])
 @platform_key_required
 def get_domain(domain: str) -> Response:
-    return json_response(domain_view(services().platform.get(domain)))
+    return json_response(domain_view(services().platform.get(paths.domain_name(domain))))

@@ -6,8 +6,10 @@ from typing import Any
 
 from chalicelib.core.clock import iso
 from chalicelib.domain import two_factor
+from chalicelib.domain.device_ids import device_admin_id
 from chalicelib.domain.devices import Device, action_for
 from chalicelib.domain.import_record import ImportRecord
+from chalicelib.domain.jobs import Job
 from chalicelib.domain.models import (
     AuditEntry,
     Domain,
@@ -18,8 +20,6 @@ from chalicelib.domain.models import (
     SecurityPolicy,
     User,
 )
-from chalicelib.repositories.devices import device_admin_id
-from chalicelib.repositories.jobs import Job
 from chalicelib.services.files import DownloadTicket, UploadTicket
 from chalicelib.services.messages import Messages
 from chalicelib.services.signin import IssuedChallenge, SignIn

@@ -34,6 +34,8 @@ class Settings:
     public_url: str
     platform_key: str | None
     platform_key_ssm_param: str | None
+    cursor_key: str | None
+    cursor_key_ssm_param: str | None
     email_sender: str
     support_email: str
     slack_api_url: str
@@ -73,6 +75,8 @@ def get_settings() -> Settings:
         public_url=_env("OC_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/"),
         platform_key=_optional_env("OC_PLATFORM_KEY"),
         platform_key_ssm_param=_optional_env("OC_PLATFORM_KEY_SSM_PARAM"),
+        cursor_key=_optional_env("OC_CURSOR_KEY"),
+        cursor_key_ssm_param=_optional_env("OC_CURSOR_KEY_SSM_PARAM"),
         email_sender=_env("OC_EMAIL_SENDER", "no-reply@office-chat.local"),
         support_email=_env("SUPPORT_EMAIL", "support@office-chat.local"),
         slack_api_url=_env("SLACK_API_URL", "https://slack.com/api").rstrip("/"),

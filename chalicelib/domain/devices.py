@@ -130,6 +130,36 @@ def register_login(
     return replace(existing, info=info, user_name=user_name, user_email=user_email, last_activity=now)
 
 
+def is_new_to_user(existing: Device | None) -> bool:
+    """A login registers the device anew: never seen for this user, or wiped since (it starts
+    over as a fresh device, and whoever holds it now may not be its owner)."""
+    return existing is None or existing.wipe is Wipe.DONE
+
+
+def new_device_notice(device: Device, greeting: str, at: str) -> tuple[str, str]:
+    """The subject and text of the email a user gets when a device new to them signs in
+    (API.md §2): which device, when, and what to do if it was not them."""
+    info = device.info
+    kind, name = _one_line(info.type), _one_line(info.name) or "(no name)"
+    subject = "A new device signed in to your Office Chat account"
+    text = (
+        f"Hello {greeting},\n\n"
+        f"A device signed in to your Office Chat account in {device.domain} for the first time:\n\n"
+        f"    Device type: {kind}\n"
+        f"    Device name: {name}\n"
+        f"    Time: {at}\n\n"
+        "If this was you, there is nothing to do.\n"
+        "If this was not you, tell your administrator: they can disable and wipe the device,"
+        " and you should change your password."
+    )
+    return subject, text
+
+
+def _one_line(value: str) -> str:
+    """What the app says about itself, as one line: a device name cannot write the email's text."""
+    return " ".join("".join(c if c.isprintable() else " " for c in value).split())
+
+
 def needs_activity_write(device: Device, now: datetime) -> bool:
     return device.last_activity is None or now - device.last_activity >= ACTIVITY_WRITE_INTERVAL
 

@@ -11,9 +11,17 @@ from chalicelib.domain.models import Billing, ClientKind, LoginFailures, Plan
 from chalicelib.domain.passwords_common import is_common
 
 DOMAIN_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
-# Deliberately plain: one @, no spaces, a dot in the host part. Deliverability is SES's job.
-EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+# The one email syntax of the product (the API, the platform's first admin, the CSV import), as
+# real admins type addresses: a local part of ASCII letters, digits and `. _ % + - '`, starting
+# with a letter, digit or `_` (never `=`, `+`, `-`, `@`, which a spreadsheet runs as a formula),
+# no `..` and no trailing `.`; exactly one `@`; a dotted domain of LDH labels and a TLD of
+# letters (or an IDN's `xn--` form). Nothing else: no quotes, spaces, control characters,
+# parentheses, angle brackets, commas, semicolons or backslashes. Deliverability is SES's job.
+EMAIL_LOCAL = r"[a-z0-9_](?:[a-z0-9_%+'-]|\.(?!\.))*(?<!\.)"
+EMAIL_DOMAIN = r"(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})"
+EMAIL = re.compile(rf"(?P<local>{EMAIL_LOCAL})@{EMAIL_DOMAIN}", re.ASCII)
 MAX_EMAIL_LENGTH = 254
+MAX_EMAIL_LOCAL_LENGTH = 64
 
 HIPAA_RETENTION_DAYS = 7
 DEFAULT_SEATS = 50
@@ -46,9 +54,19 @@ def check_domain_name(name: str) -> str:
     return name
 
 
+def is_email(email: str) -> bool:
+    """Whether `email` (already trimmed and lower-cased) has the product's email syntax."""
+    if len(email) > MAX_EMAIL_LENGTH:
+        return False
+    found = EMAIL.fullmatch(email)
+    return found is not None and len(found["local"]) <= MAX_EMAIL_LOCAL_LENGTH
+
+
 def normalize_email(value: str, field: str = "email") -> str:
+    """The email as stored and compared (trimmed, lower case), or 400 `invalid_email` naming the
+    field. The one rule: the API's user and platform calls and the CSV import all call it."""
     email = value.strip().lower()
-    if len(email) > MAX_EMAIL_LENGTH or not EMAIL.match(email):
+    if not is_email(email):
         raise InvalidField(field, "is not an email address", code="invalid_email")
     return email
 

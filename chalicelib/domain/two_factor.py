@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pyotp
 
-from chalicelib.core.errors import TooManyRequests, Unauthorized
+from chalicelib.core.errors import Forbidden, TooManyRequests, Unauthorized
 from chalicelib.domain.models import AuthProvider, ClientKind, SecurityPolicy, TwoFactorMethod, User
 
 ISSUER = "Office Chat"
@@ -42,6 +42,18 @@ def is_challenged(policy: SecurityPolicy, user: User, client: ClientKind) -> boo
         and client in CHALLENGED_CLIENTS
         and user.auth_provider is AuthProvider.PASSWORD
     )
+
+
+def check_may_administer(policy: SecurityPolicy, client: ClientKind) -> None:
+    """The apps skip 2FA, so where 2FA is on their sessions never administer (API.md §2): 403
+    `two_factor_required` on every /admin/* route. Web, desktop and mac sessions pass, those
+    that began before 2FA was switched on included (they keep working until they end)."""
+    if policy.method is not TwoFactorMethod.OFF and client not in CHALLENGED_CLIENTS:
+        raise Forbidden(
+            "Administration needs a sign-in with two-factor authentication: use the web, desktop"
+            " or Mac app, not the phone app.",
+            "two_factor_required",
+        )
 
 
 def method_of(policy: SecurityPolicy, user: User) -> TwoFactorMethod | None:

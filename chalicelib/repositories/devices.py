@@ -11,27 +11,18 @@ import contextlib
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core import ids
 from chalicelib.core.clock import iso_ms
+from chalicelib.domain.device_ids import device_admin_id, parse_device_admin_id
 from chalicelib.domain.devices import Device, DeviceInfo, Wipe
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, ConditionFailed, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
-from chalicelib.services.tokens import decode_device_id, encode_device_id
+
+# The admin id's helpers live in domain/ (the API shows the id too); they stay importable from
+# here, where the services that look devices up by it have always found them.
+__all__ = ["DEVICE_PREFIX", "DeviceRepository", "device_admin_id", "parse_device_admin_id"]
 
 DEVICE_PREFIX = "DEVICE#"
-
-
-def device_admin_id(device: Device) -> str:
-    return f"{device.user_id}-{encode_device_id(device.device_id)}"
-
-
-def parse_device_admin_id(admin_id: str) -> tuple[str, str] | None:
-    user_id, _, encoded = admin_id.partition("-")
-    device_id = decode_device_id(encoded) if encoded else None
-    if not ids.is_id(user_id) or not device_id:
-        return None
-    return user_id, device_id
 
 
 class DeviceRepository:

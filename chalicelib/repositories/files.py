@@ -20,6 +20,7 @@ from urllib.parse import quote
 from chalicelib.core import aws
 from chalicelib.core.clock import iso_ms
 from chalicelib.core.config import get_settings
+from chalicelib.core.log import get_logger
 from chalicelib.domain.models import Conversation, ConversationKind, File, Message
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
@@ -28,6 +29,8 @@ from chalicelib.repositories.timestamps import parse_ms
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+log = get_logger(__name__)
 
 FILES_PREFIX = "files/"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -170,13 +173,26 @@ class ObjectStore:
         return self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
     def stored_size(self, key: str) -> int | None:
-        """The size of the object at `key`, or None when nothing was uploaded there (HeadObject)."""
+        """The size of the object at `key`, or None when nothing was uploaded there (HeadObject).
+
+        S3 answers a HeadObject of a missing key 404 only to a caller allowed `s3:ListBucket`;
+        to anyone else (our functions: .chalice/policy.json grants object actions only) it
+        answers 403, so that keys cannot be probed. Both mean "not there" to us. A 403 for an
+        object that exists (a policy that lost s3:GetObject) reads the same, so it is logged."""
         from botocore.exceptions import ClientError
 
         try:
             answer = self._client().head_object(Bucket=self._bucket_factory(), Key=key)
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            code = str(error.response.get("Error", {}).get("Code", ""))
+            if code in _MISSING_CODES:
+                return None
+            if code in _FORBIDDEN_CODES:
+                log.warning("HeadObject answered %s for %s: counted as not uploaded", code, key)
                 return None
             raise
         return int(answer["ContentLength"])
+
+
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+_FORBIDDEN_CODES = frozenset({"403", "Forbidden", "AccessDenied"})

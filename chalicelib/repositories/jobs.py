@@ -8,39 +8,22 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from chalicelib.core import aws
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.core.config import get_settings
+from chalicelib.domain.jobs import Job
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
-FINISHED = ("succeeded", "failed")
+# Job lives in domain/ (the API shows it too); it stays importable from here, where the
+# services that run jobs have always found it.
+__all__ = ["KEEP_FINISHED_JOBS", "Job", "JobQueue", "JobRepository"]
+
 KEEP_FINISHED_JOBS = timedelta(days=30)
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    domain: str
-    kind: str
-    status: str  # queued | running | succeeded | failed
-    done: int
-    total: int
-    created_by: str
-    created_at: datetime
-    updated_at: datetime
-    payload: dict[str, Any] = field(default_factory=dict)
-    result: dict[str, Any] = field(default_factory=dict)
-    checkpoint: str = ""  # where the next step starts ("" = the beginning)
-
-    @property
-    def finished(self) -> bool:
-        return self.status in FINISHED
 
 
 class JobRepository:

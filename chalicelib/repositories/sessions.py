@@ -8,7 +8,10 @@ the user and the domain together: authenticating a request costs one AWS call.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
 
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.domain.devices import Device
@@ -17,7 +20,7 @@ from chalicelib.domain.two_factor import TrustedBrowser
 from chalicelib.repositories import keys
 from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.domains import DomainRepository
-from chalicelib.repositories.dynamo import Condition, Item, Table
+from chalicelib.repositories.dynamo import ConditionFailed, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 from chalicelib.repositories.users import UserRepository
 
@@ -143,8 +146,9 @@ class SessionRepository:
 
 class LoginRepository:
     """What a login reads (domain, the email's credentials, recent failures) in one call, and the
-    failure counter it writes. Failures are kept per email, known or not, so that lockouts say
-    nothing about which emails have accounts."""
+    account's lockout counter: attempts (passwords and codes) of one email of one domain, counted
+    with atomic conditional updates, never read-modify-write. Failures are kept per email, known
+    or not, so that lockouts say nothing about which emails have accounts."""
 
     def __init__(self, table: Table) -> None:
         self._table = table
@@ -165,29 +169,74 @@ class LoginRepository:
             self._failures_from_item(failures_item) if failures_item else None,
         )
 
-    def save_failures(
-        self, domain: str, email: str, failures: LoginFailures, previous: LoginFailures | None
+    def failures(self, domain: str, email: str) -> LoginFailures | None:
+        item = self._table.get(*self.failures_key(domain, email))
+        return self._failures_from_item(item) if item else None
+
+    def count_attempt(
+        self,
+        domain: str,
+        email: str,
+        now: datetime,
+        window: timedelta,
+        max_failures: int,
+        fresh: bool,
+        also: dict[str, Any] | None = None,
     ) -> None:
-        """Writes the new count only if nobody else wrote one since we read (else ConditionFailed)."""
+        """Counts one attempt (a password or a code about to be checked) before it is checked,
+        in one atomic write, or raises ConditionFailed: the account is locked, its window is full
+        (`max_failures` attempts counted), or the item is not in the state `fresh` expects.
+
+        `fresh=False` adds one to the running window (ADD: attempts at the same moment all
+        count, and the one that would exceed the limit is refused); `fresh=True` starts a new
+        window, only where there is none or it is over, and never while a lock runs (a late
+        attempt does not end a lock). `also`, an operation of the same transaction (the
+        challenge's own count): failed conditions name their indexes, this one 0, `also` 1."""
         pk, sk = self.failures_key(domain, email)
-        expires = failures.locked_until or failures.window_start
-        item = {
-            "pk": pk,
-            "sk": sk,
-            "type": "login_failures",
-            "failed_count": failures.count,
-            "window_start": iso_ms(failures.window_start),
-            "locked_until": iso_ms(failures.locked_until) if failures.locked_until else None,
-            "ttl": epoch(expires) + 3600,
-        }
-        if previous is None:
-            condition = Condition("attribute_not_exists(pk)")
+        values: dict[str, Any] = {":one": 1, ":now": iso_ms(now), ":floor": iso_ms(now - window)}
+        names: dict[str, str] | None = None
+        not_locked = "(attribute_not_exists(locked_until) OR locked_until <= :now)"
+        if fresh:
+            values.update({":type": "login_failures", ":ttl": epoch(now + window) + 3600})
+            names = {"#type": "type", "#ttl": "ttl"}
+            expression = "SET failed_count = :one, window_start = :now, #type = :type, #ttl = :ttl"
+            expression += " REMOVE locked_until"
+            condition = f"attribute_not_exists(pk) OR (window_start <= :floor AND {not_locked})"
         else:
-            condition = Condition(
-                "failed_count = :count AND window_start = :start",
-                {":count": previous.count, ":start": iso_ms(previous.window_start)},
+            values[":max"] = max_failures
+            expression = "ADD failed_count :one"
+            condition = f"window_start > :floor AND failed_count < :max AND {not_locked}"
+        if also is None:
+            self._table.update(pk, sk, expression, values, condition, names)
+        else:
+            self._table.transact([self._table.update_op(pk, sk, expression, values, condition, names), also])
+
+    def lock_if_full(self, domain: str, email: str, until: datetime, max_failures: int) -> bool:
+        """After a failed attempt: locks the account until `until` if its window holds
+        `max_failures` attempts, and never moves a running lock earlier. True if it locked."""
+        try:
+            self._table.update(
+                *self.failures_key(domain, email),
+                "SET locked_until = :until, #ttl = :ttl",
+                {":until": iso_ms(until), ":ttl": epoch(until) + 3600, ":max": max_failures},
+                condition="failed_count >= :max AND "
+                "(attribute_not_exists(locked_until) OR locked_until < :until)",
+                names={"#ttl": "ttl"},
             )
-        self._table.put(item, condition)
+        except ConditionFailed:
+            return False
+        return True
+
+    def uncount_attempt(self, domain: str, email: str) -> None:
+        """Gives back an attempt that turned out not to be a failure (a right password that
+        leads to a challenge or a refusal); never below zero, never a lock lifted."""
+        with contextlib.suppress(ConditionFailed):
+            self._table.update(
+                *self.failures_key(domain, email),
+                "ADD failed_count :minus",
+                {":minus": -1, ":zero": 0},
+                condition="failed_count > :zero",
+            )
 
     def clear_failures_op(self, domain: str, email: str) -> dict[str, object]:
         return self._table.delete_op(*self.failures_key(domain, email))

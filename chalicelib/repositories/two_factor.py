@@ -1,7 +1,10 @@
 """Two-factor sign-in items, all in the user's own partition (`D#<d>#U#<id>`):
 
-- `CHALLENGE#<sha256(challenge id)>`: a pending second step; TTL at its expiry (reads check the
-  expiry too: TTL deletion lags);
+- `CHALLENGE#OPEN`: the user's one open second step (API.md §2: a new challenge ends the older
+  ones, so it is one item that each new challenge overwrites); it names the challenge by
+  `id_hash`, sha256 of the challenge id, and every read and write of it checks that name, so an
+  ended challenge accepts nothing. `wrong_codes` counts the codes tried, each before it is
+  checked. TTL at its expiry (reads check the expiry too: TTL deletion lags);
 - `TWOFACTOR`: the user's TOTP enrolment: the secret (KMS ciphertext), the last time step
   accepted (a code is good once) and the hashes of the unused recovery codes (a map, so that one
   code is used with a conditional REMOVE);
@@ -45,13 +48,18 @@ class ChallengeContext:
     enrolment: TotpEnrolment | None
 
 
+OPEN_CHALLENGE = "OPEN"  # CHALLENGE#OPEN: not a hash (those are hex), so no clash with the
+# CHALLENGE#<hash> items written before one challenge a user (they die by TTL in 10 minutes).
+
+
 class TwoFactorRepository:
     def __init__(self, table: Table) -> None:
         self._table = table
 
     @staticmethod
-    def challenge_key(domain: str, user_id: str, id_hash: str) -> tuple[str, str]:
-        return keys.user_pk(domain, user_id), keys.challenge_sk(id_hash)
+    def challenge_key(domain: str, user_id: str) -> tuple[str, str]:
+        """The user's open challenge: one item a user, whichever challenge it holds."""
+        return keys.user_pk(domain, user_id), keys.challenge_sk(OPEN_CHALLENGE)
 
     @staticmethod
     def enrolment_key(domain: str, user_id: str) -> tuple[str, str]:
@@ -67,50 +75,60 @@ class TwoFactorRepository:
         domain_item, user_item, challenge_item, enrolment_item = self._table.get_each(
             DomainRepository.key(domain),
             UserRepository.profile_key(domain, user_id),
-            self.challenge_key(domain, user_id, id_hash),
+            self.challenge_key(domain, user_id),
             self.enrolment_key(domain, user_id),
         )
+        challenge = self.challenge_from_item(challenge_item) if challenge_item else None
         return ChallengeContext(
             domain=DomainRepository.from_item(domain_item) if domain_item else None,
             user=UserRepository.from_item(user_item) if user_item else None,
-            challenge=self.challenge_from_item(challenge_item) if challenge_item else None,
+            # a challenge ended by a newer one is as unknown as one that never was
+            challenge=challenge if challenge and challenge.id_hash == id_hash else None,
             enrolment=self.enrolment_from_item(enrolment_item) if enrolment_item else None,
         )
 
     # --- challenges -----------------------------------------------------------------------------
 
-    def put_challenge(self, challenge: Challenge) -> None:
-        self._table.put(self.challenge_to_item(challenge), ITEM_IS_NEW)
+    def get_challenge(self, domain: str, user_id: str, id_hash: str) -> Challenge | None:
+        item = self._table.get(*self.challenge_key(domain, user_id))
+        challenge = self.challenge_from_item(item) if item else None
+        return challenge if challenge and challenge.id_hash == id_hash else None
 
-    def count_wrong_code(self, challenge: Challenge) -> None:
-        """ADD is atomic: wrong codes tried at the same moment all count."""
-        self._table.update(
-            *self.challenge_key(challenge.domain, challenge.user_id, challenge.id_hash),
+    def put_challenge(self, challenge: Challenge) -> None:
+        """Opens this challenge and so ends the user's previous one, if any."""
+        self._table.put(self.challenge_to_item(challenge))
+
+    def count_code_op(self, challenge: Challenge, max_codes: int, now: datetime) -> dict[str, Any]:
+        """Counts a code before it is checked (ADD, atomic: codes tried at the same moment all
+        count), if this challenge is still the open one, alive and with tries left."""
+        return self._table.update_op(
+            *self.challenge_key(challenge.domain, challenge.user_id),
             "ADD wrong_codes :one",
-            {":one": 1},
-            condition="attribute_exists(pk)",
+            {":one": 1, ":id": challenge.id_hash, ":max": max_codes, ":now": iso_ms(now)},
+            condition="id_hash = :id AND wrong_codes < :max AND expires_at > :now",
         )
 
     def replace_email_code(self, challenge: Challenge, code_hash: str, sent_at: datetime) -> None:
         """The new code replaces the old, if no other resend landed since the challenge was read
         (else ConditionFailed)."""
-        values = {":hash": code_hash, ":sent": iso_ms(sent_at)}
+        values = {":hash": code_hash, ":sent": iso_ms(sent_at), ":id": challenge.id_hash}
         unchanged = "attribute_not_exists(code_sent_at)"
         if challenge.code_sent_at is not None:
             values[":previous"] = iso_ms(challenge.code_sent_at)
             unchanged = "code_sent_at = :previous"
         self._table.update(
-            *self.challenge_key(challenge.domain, challenge.user_id, challenge.id_hash),
+            *self.challenge_key(challenge.domain, challenge.user_id),
             "SET code_hash = :hash, code_sent_at = :sent",
             values,
-            condition=f"attribute_exists(pk) AND {unchanged}",
+            condition=f"id_hash = :id AND {unchanged}",
         )
 
-    def consume_challenge_op(self, challenge: Challenge, max_wrong_codes: int) -> dict[str, Any]:
-        """Single use: the challenge goes with the sign-in it completes, unless it died meanwhile."""
+    def consume_challenge_op(self, challenge: Challenge) -> dict[str, Any]:
+        """Single use: the challenge goes with the sign-in it completes, unless another sign-in
+        used it or a newer challenge ended it meanwhile (its code was counted before the check)."""
         return self._table.delete_op(
-            *self.challenge_key(challenge.domain, challenge.user_id, challenge.id_hash),
-            Condition("attribute_exists(pk) AND wrong_codes < :max", {":max": max_wrong_codes}),
+            *self.challenge_key(challenge.domain, challenge.user_id),
+            Condition("id_hash = :id", {":id": challenge.id_hash}),
         )
 
     # --- the TOTP enrolment -----------------------------------------------------------------------
@@ -180,11 +198,12 @@ class TwoFactorRepository:
 
     @staticmethod
     def challenge_to_item(challenge: Challenge) -> Item:
-        pk, sk = TwoFactorRepository.challenge_key(challenge.domain, challenge.user_id, challenge.id_hash)
+        pk, sk = TwoFactorRepository.challenge_key(challenge.domain, challenge.user_id)
         return {
             "pk": pk,
             "sk": sk,
             "type": "challenge",
+            "id_hash": challenge.id_hash,
             "domain": challenge.domain,
             "user_id": challenge.user_id,
             "method": challenge.method.value,
@@ -203,7 +222,7 @@ class TwoFactorRepository:
     def challenge_from_item(item: Item) -> Challenge:
         sent = item.get("code_sent_at")
         return Challenge(
-            id_hash=item["sk"].removeprefix(keys.CHALLENGE_PREFIX),
+            id_hash=item["id_hash"],
             domain=item["domain"],
             user_id=item["user_id"],
             method=TwoFactorMethod(item["method"]),

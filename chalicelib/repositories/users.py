@@ -47,6 +47,10 @@ class UserRepository:
         }
         return [credentials, self.to_item(user)]
 
+    def create_profile_op(self, user: User) -> dict[str, Any]:
+        """The Put of a new user's profile alone, only if it is not there."""
+        return self._table.put_op(self.to_item(user), ITEM_IS_NEW)
+
     def get_many(self, domain: str, user_ids: list[str]) -> list[User]:
         """Profiles in the order asked (one BatchGetItem per 100), unknown ids left out."""
         wanted = [self.profile_key(domain, uid) for uid in user_ids]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
-from chalicelib.core.clock import Clock
+from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import Conflict, Forbidden, InvalidField, Unauthorized
 from chalicelib.core.log import get_logger
 from chalicelib.domain import devices, rules, two_factor
@@ -19,6 +20,7 @@ from chalicelib.domain.models import (
     User,
     UserStatus,
 )
+from chalicelib.notifications.email import Email, EmailSender
 from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
@@ -26,10 +28,11 @@ from chalicelib.repositories.users import UserRepository
 from chalicelib.services import tokens
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.signin import (
+    IssuedChallenge,
+    Lockout,
     LoginResult,
     SignIn,
     check_domain_open,
-    count_failure,
     new_session,
     sso_required,
 )
@@ -54,15 +57,18 @@ class AuthService:
         devices: DeviceRepository,
         hasher: PasswordHasher,
         two_factor: TwoFactorService,
+        mailer: EmailSender,
         clock: Clock,
     ) -> None:
         self._table = table
         self._logins = logins
+        self._lockout = Lockout(logins, clock)
         self._sessions = sessions
         self._users = users
         self._devices = devices
         self._hasher = hasher
         self._two_factor = two_factor
+        self._mailer = mailer
         self._clock = clock
 
     def login(
@@ -74,10 +80,12 @@ class AuthService:
         device_info: DeviceInfo | None = None,
         trusted_token: str | None = None,
     ) -> SignIn:
-        """Three AWS calls on success: one BatchGetItem (domain, credentials, failures), one read
-        of the user (with the device, for the apps, or the browser's trusted token), one write
-        (the token, the device, and the clearing of old failures if any). Where 2FA applies, the
-        write is the challenge instead, and the failures stay until the challenge is passed."""
+        """Four AWS calls on success: one BatchGetItem (domain, credentials, failures), the
+        attempt counted against the lockout before the password is checked (an atomic update),
+        one read of the user (with the device, for the apps, or the browser's trusted token), one
+        transaction (the token, the device, the clearing of the count). Where 2FA applies, the
+        last write is the challenge instead, the attempt is given back, and earlier failures stay
+        until the challenge is passed. A device new to the user is announced by email."""
         if client in MOBILE_CLIENTS and device_info is None:
             raise InvalidField(
                 "device", "is required when signing in from the iOS or Android app", "device_required"
@@ -86,14 +94,40 @@ class AuthService:
         email = email.strip().lower()
         domain, credentials, failures = self._logins.load(domain_name, email)
         rules.check_not_locked(failures, now)
-        password_ok = self._hasher.verify(credentials.password_hash if credentials else None, password)
-        if domain is None or credentials is None or not password_ok:
-            if domain is not None:  # no writes for made-up domain names
-                count_failure(self._logins, self._clock, domain_name, email)
+        if domain is None:  # no writes for made-up domain names; the same answer, in the same time
+            self._hasher.verify(None, password)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
+        attempt = self._lockout.begin(domain_name, email, known=failures)
+        password_ok = self._hasher.verify(credentials.password_hash if credentials else None, password)
+        if credentials is None or not password_ok:
+            attempt.failed()
+            raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
+        try:
+            signed_in = self._after_password(
+                domain, credentials.user_id, client, device_info, trusted_token, now
+            )
+        except Unauthorized:  # answered as a wrong password, so counted as one: the count tells nothing
+            attempt.failed()
+            raise
+        except BaseException:
+            attempt.succeeded_without_sign_in()
+            raise
+        if isinstance(signed_in, IssuedChallenge):
+            attempt.succeeded_without_sign_in()
+        return signed_in
+
+    def _after_password(
+        self,
+        domain: Domain,
+        user_id: str,
+        client: ClientKind,
+        device_info: DeviceInfo | None,
+        trusted_token: str | None,
+        now: datetime,
+    ) -> SignIn:
         device_id = device_info.device_id if client in MOBILE_CLIENTS and device_info else None
-        trusted_hash = _trusted_hash(trusted_token, domain_name, credentials.user_id)
-        read = self._sessions.load_sign_in(domain_name, credentials.user_id, device_id, trusted_hash)
+        trusted_hash = _trusted_hash(trusted_token, domain.name, user_id)
+        read = self._sessions.load_sign_in(domain.name, user_id, device_id, trusted_hash)
         user = read.user
         if user is None or user.deletion_requested:
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
@@ -108,7 +142,7 @@ class AuthService:
             read.trusted, domain.security, now
         ):
             return self._two_factor.issue(domain, user, client)
-        return self._sign_in(domain, user, client, device_info, device_id, read.device, failures is not None)
+        return self._sign_in(domain, user, client, device_info, device_id, read.device)
 
     def _sign_in(
         self,
@@ -118,7 +152,6 @@ class AuthService:
         device_info: DeviceInfo | None,
         device_id: str | None,
         known_device: Device | None,
-        clear_failures: bool,
     ) -> LoginResult:
         now = self._clock.now()
         writes = []
@@ -127,21 +160,32 @@ class AuthService:
             device = devices.register_login(
                 known_device, device_info, user.name, user.email, domain.name, user.id, now
             )
+            # Conditional on the device as read (absent, for a new one): of two first logins of
+            # a device at the same moment, one writes it, and only that one announces it.
             writes.append(self._devices.put_op(device, known_device))
         token, session = new_session(domain.name, user.id, client, now, device)
         writes.append(self._sessions.create_op(session))
-        if clear_failures:
-            writes.append(self._logins.clear_failures_op(domain.name, user.email))
-        if len(writes) == 1:
-            self._sessions.create(session)
-        else:
-            try:
-                self._table.transact(writes)
-            except ConditionFailed:
-                raise Conflict(
-                    "This device changed at the same moment; sign in again.", "concurrent_change"
-                ) from None
+        writes.append(self._logins.clear_failures_op(domain.name, user.email))
+        try:
+            self._table.transact(writes)
+        except ConditionFailed:
+            raise Conflict(
+                "This device changed at the same moment; sign in again.", "concurrent_change"
+            ) from None
+        if device is not None and devices.is_new_to_user(known_device):
+            self._announce_device(user, device, now)
         return LoginResult(token=token, session=session, user=user, domain=domain)
+
+    def _announce_device(self, user: User, device: Device, now: datetime) -> None:
+        """The new-device notice (API.md §2): a stolen password used from a phone does not go
+        unnoticed. A failed send is logged; the sign-in stands."""
+        subject, text = devices.new_device_notice(device, user.first_name or user.email, iso(now))
+        try:
+            self._mailer.send(Email(to=user.email, subject=subject, text=text))
+        except Exception:
+            log.exception(
+                "new-device notice not sent", extra={"fields": {"user_id": user.id, "domain": user.domain}}
+            )
 
     def authenticate(self, authorization: str | None, heartbeat: bool = False) -> Principal:
         """One BatchGetItem: the token, its user, its domain and, for an app's token, its device
@@ -215,3 +259,11 @@ def _trusted_hash(trusted_token: str | None, domain: str, user_id: str) -> str |
 def require_role(principal: Principal, allowed: tuple[Role, ...]) -> None:
     if principal.role not in allowed:
         raise Forbidden("Your role does not allow this action.", "forbidden")
+
+
+def require_admin_session(principal: Principal) -> None:
+    """/admin/* from a session that 2FA would have challenged (API.md §2): where the domain's 2FA
+    is on, an iOS or Android session answers 403 `two_factor_required`. Decided from the
+    principal alone (the domain's settings come with the token's BatchGetItem): no AWS call."""
+    if principal.session is not None:
+        two_factor.check_may_administer(principal.security, principal.session.client)

@@ -9,7 +9,7 @@ from dataclasses import replace
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.domain.models import AuditEntry, Group, Principal
 from chalicelib.repositories import keys
@@ -51,9 +51,10 @@ class DefaultGroupService:
     ) -> tuple[list[Group], str | None]:
         partition = keys.default_groups_gsi3pk if default_only else keys.domain_groups_gsi2pk
         index = "gsi3" if default_only else "gsi2"
-        start = decode_cursor(cursor, f"{index}pk", partition(principal.domain))
+        scope = cursor_scope("admin_groups", principal.domain, default=default_only)
+        start = decode_cursor(cursor, f"{index}pk", partition(principal.domain), scope=scope)
         groups, last = self._groups.list_groups(principal.domain, default_only, limit, start)
-        return groups, encode_cursor(last)
+        return groups, encode_cursor(last, scope=scope)
 
     def get(self, principal: Principal, group_id: str) -> Group:
         group = self._groups.get(principal.domain, group_id) if ids.is_id(group_id) else None

@@ -5,7 +5,7 @@ nothing) and audited; a device with a wipe pending is never deleted nor forgotte
 from __future__ import annotations
 
 from chalicelib.core.clock import Clock
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, NotFound
 from chalicelib.domain import devices as rules
 from chalicelib.domain.devices import Device, DeviceStatus
@@ -120,16 +120,20 @@ class DeviceService:
         users whose first name, last name or email starts with it (the user search index), a
         page holding the devices of up to `limit` users."""
         prefix = query.strip().lower()
+        # status filters the page after the read, but a page's size depends on it: it is bound too.
+        scope = cursor_scope(
+            "admin_devices", principal.domain, q=prefix, status=status.value if status else None
+        )
         if prefix:
-            start = decode_cursor(cursor, "pk", keys.user_search_pk(principal.domain))
+            start = decode_cursor(cursor, "pk", keys.user_search_pk(principal.domain), scope=scope)
             user_ids, last = self._index.search(principal.domain, prefix, None, limit, start)
             found = [d for uid in user_ids for d in self._devices.of_user(principal.domain, uid)]
         else:
-            start = decode_cursor(cursor, "gsi2pk", keys.domain_devices_gsi2pk(principal.domain))
+            start = decode_cursor(cursor, "gsi2pk", keys.domain_devices_gsi2pk(principal.domain), scope=scope)
             found, last = self._devices.of_domain(principal.domain, limit, start)
         if status is not None:
             found = [d for d in found if d.status is status]
-        return found, encode_cursor(last)
+        return found, encode_cursor(last, scope=scope)
 
 
 def admin_id(device: Device) -> str:

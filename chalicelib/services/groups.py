@@ -21,7 +21,7 @@ from typing import Any
 
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.domain.models import (
     AuditEntry,
@@ -128,9 +128,10 @@ class GroupService:
         self, principal: Principal, limit: int, cursor: str | None
     ) -> tuple[list[tuple[Group, Membership]], str | None]:
         partition = keys.user_memberships_gsi1pk(principal.domain, principal.user.id)
-        start = decode_cursor(cursor, "gsi1pk", partition)
+        scope = cursor_scope("my_groups", principal.domain, principal.user.id)
+        start = decode_cursor(cursor, "gsi1pk", partition, scope=scope)
         pairs, last = self._groups.page_of_user(principal.domain, principal.user.id, limit, start)
-        return pairs, encode_cursor(last)
+        return pairs, encode_cursor(last, scope=scope)
 
     def get(self, principal: Principal, group_id: str) -> GroupAccess:
         return self.access(principal, group_id)

