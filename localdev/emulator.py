@@ -18,6 +18,10 @@ condition, and key values over DynamoDB's sizes in every call that names a key. 
 e2e tests and tests/conftest.py's in-process moto (aws_env) all apply them, so the test suite
 fails where AWS would answer a ValidationException (a 500 of ours).
 
+A third (patch_atomic_requests) runs each DynamoDB request under one lock: moto has none, so
+under concurrent requests two conditional Puts of one key could both succeed, as DynamoDB never
+lets them.
+
 Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server);
 `python -m moto.server` is the same emulator unpatched.
 """
@@ -729,9 +733,48 @@ def freeze_heap_often(seconds: float = HEAP_FREEZE_SECONDS) -> threading.Thread:
     return thread
 
 
+# --- atomic requests ---------------------------------------------------------------------------
+
+DATA_ACTIONS = (
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "query",
+    "scan",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_get_items",
+    "transact_write_items",
+)
+
+
+def patch_atomic_requests(set_attribute: SetAttribute = setattr) -> None:
+    """moto server answers requests on many threads and its DynamoDB has no lock: a conditional
+    Put (or a transaction) checks its condition, and another request's write can land before it
+    writes. Two `attribute_not_exists` Puts of one key then both succeed, which DynamoDB never
+    allows: its conditional writes and transactions are atomic and isolated. Here one lock runs
+    each DynamoDB request whole, so what the app's conditions guard holds under `make run`'s
+    concurrent pump as it does on AWS."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    for action in DATA_ACTIONS:
+        set_attribute(DynamoHandler, action, _under(lock, getattr(DynamoHandler, action)))
+
+
+def _under(lock: Any, handle: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def action(self: Any) -> Any:
+        with lock:
+            return handle(self)
+
+    return action
+
+
 def main() -> None:
     patch_moto()
     patch_dynamodb_checks()
+    patch_atomic_requests()
     freeze_heap_often()
     from moto.server import main as serve
 

@@ -122,12 +122,3 @@ def check_not_locked(failures: LoginFailures | None, now: datetime) -> None:
         retry_after=retry_after,
         code="too_many_attempts",
     )
-
-
-def register_failure(failures: LoginFailures | None, now: datetime) -> LoginFailures:
-    """The failure count of the window the failure falls in; the 10th locks the account."""
-    if failures is None or now - failures.window_start >= LOGIN_WINDOW:
-        return LoginFailures(count=1, window_start=now)
-    count = failures.count + 1
-    locked_until = now + LOGIN_WINDOW if count >= LOGIN_MAX_FAILURES else failures.locked_until
-    return LoginFailures(count=count, window_start=failures.window_start, locked_until=locked_until)

@@ -16,6 +16,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from chalicelib.core import aws
+from chalicelib.core.config import get_settings
 from infra.emulator import load_template, provision_emulator
 from localdev import emulator
 
@@ -730,3 +731,44 @@ def test_key_values_over_dynamodb_sizes_are_refused_in_every_call(aws_env: None,
     client.transact_write_items(TransactItems=[{"Delete": {"TableName": table, "Key": max_key}}])
     client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": max_key}}]})
     client.delete_item(TableName=table, Key=max_key)
+
+
+def test_conditional_writes_racing_on_one_key_have_one_winner(aws_env: None) -> None:
+    """patch_atomic_requests: of many `attribute_not_exists` Puts and transactions of one key at
+    the same moment, exactly one succeeds, as in DynamoDB (moto alone can let two through)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = aws.dynamodb()
+    name = get_settings().table_name
+    keys = [f"RACE#{uuid.uuid4().hex}" for _ in range(40)]
+    start = threading.Barrier(6)
+
+    def claim_every_key(writer: int) -> list[str]:
+        start.wait(timeout=10)
+        won = []
+        for key in keys:
+            item = {"pk": {"S": key}, "sk": {"S": "EMAIL"}, "writer": {"N": str(writer)}}
+            try:
+                if writer % 2:
+                    table.put_item(TableName=name, Item=item, ConditionExpression="attribute_not_exists(pk)")
+                else:
+                    table.transact_write_items(
+                        TransactItems=[
+                            {
+                                "Put": {
+                                    "TableName": name,
+                                    "Item": item,
+                                    "ConditionExpression": "attribute_not_exists(pk)",
+                                }
+                            }
+                        ]
+                    )
+                won.append(key)
+            except ClientError:
+                pass
+        return won
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        wins = [key for won in pool.map(claim_every_key, range(6)) for key in won]
+    assert sorted(wins) == sorted(keys)  # each key won once, none twice

@@ -5,7 +5,7 @@ import pytest
 from chalicelib.core.clock import FixedClock
 from chalicelib.core.errors import BadRequest, InvalidField, TooManyRequests
 from chalicelib.domain import rules
-from chalicelib.domain.models import Billing, ClientKind, Plan
+from chalicelib.domain.models import Billing, ClientKind, LoginFailures, Plan
 
 
 @pytest.mark.parametrize("name", ["acme", "a1", "my-company", "0day", "x" * 63])
@@ -86,31 +86,18 @@ def test_token_lifetimes_depend_on_the_client() -> None:
     assert rules.token_expiry(ClientKind.IOS, now) - now == timedelta(days=90)
 
 
-def test_tenth_failure_within_the_window_locks_for_fifteen_minutes() -> None:
+def test_a_running_lock_answers_429_until_it_ends() -> None:
+    """The counting itself is atomic in DynamoDB (tests/integration/test_two_factor_lockout.py);
+    the rule here is what a lock answers."""
     clock = FixedClock()
-    failures = None
-    for _ in range(9):
-        failures = rules.register_failure(failures, clock.now())
-        clock.advance(seconds=30)
-    assert failures is not None and failures.locked_until is None
-    rules.check_not_locked(failures, clock.now())
-    failures = rules.register_failure(failures, clock.now())
-    assert failures.count == 10
-    assert failures.locked_until == clock.now() + timedelta(minutes=15)
+    locked = LoginFailures(
+        count=10, window_start=clock.now(), locked_until=clock.now() + timedelta(minutes=15)
+    )
+    rules.check_not_locked(LoginFailures(count=9, window_start=clock.now()), clock.now())
     with pytest.raises(TooManyRequests) as caught:
-        rules.check_not_locked(failures, clock.now())
+        rules.check_not_locked(locked, clock.now())
     assert caught.value.code == "too_many_attempts"
     assert 899 <= caught.value.retry_after <= 901
     assert caught.value.headers == {"Retry-After": str(caught.value.retry_after)}
     clock.advance(minutes=15)
-    rules.check_not_locked(failures, clock.now())
-
-
-def test_failures_spread_beyond_the_window_start_a_new_count() -> None:
-    clock = FixedClock()
-    failures = None
-    for _ in range(9):
-        failures = rules.register_failure(failures, clock.now())
-    clock.advance(minutes=15)
-    failures = rules.register_failure(failures, clock.now())
-    assert failures.count == 1 and failures.locked_until is None
+    rules.check_not_locked(locked, clock.now())

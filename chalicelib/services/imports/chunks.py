@@ -68,6 +68,7 @@ class _Plan:
     unfinished: list[_New] = field(default_factory=list)  # claimed by this row; items to write
     done_before: list[User] = field(default_factory=list)  # created by this row before: invited again
     changes: list[tuple[Row, RowPlan]] = field(default_factory=list)
+    waiting: list[_New] = field(default_factory=list)  # users another import is still writing
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,13 @@ class ChunkProcessor:
         read = self._read(record, sorted({o.email for o in outcomes if o.email}))
         plan = self._plan(record, outcomes, read, domain)
         if record.dry_run:
+            self._plan_again(record, plan.waiting, plan)  # reads only: a dry run writes nothing
             return plan.rows
         claimed, refused = self._claim(record, plan.creations, domain)
         # The claimed users are written before the refused rows are looked at again: those may
         # wait for the users of another import, which may be waiting for these.
         self._write_new_users(record, claimed + plan.unfinished, plan.done_before, defaults)
-        theirs = self._plan_again(record, refused, plan)
+        theirs = self._plan_again(record, refused + plan.waiting, plan)
         if theirs:
             self._write_new_users(record, theirs, [], defaults)
         for row, change in plan.changes:
@@ -149,6 +151,10 @@ class ChunkProcessor:
                     self._created_before(record, known, outcome, read, plan)
                 continue
             seen[outcome.email] = outcome.line
+            if self._being_written(outcome.email, read):
+                plan.rows.append(Row(outcome.line, outcome.email, Outcome.FAILED, None, True))
+                plan.waiting.append(_New(plan.rows[-1], outcome, self._as_new(record, outcome)))
+                continue
             row_plan = self._plan_row(record, outcome, read)
             if row_plan.takes_seat:
                 if seats_free <= 0:
@@ -158,6 +164,12 @@ class ChunkProcessor:
             plan.rows.append(Row(outcome.line, outcome.email, row_plan.outcome, row_plan.error, True))
             self._sort(plan, record, plan.rows[-1], outcome, row_plan)
         return plan
+
+    @staticmethod
+    def _being_written(email: str, read: _Read) -> bool:
+        """Claimed by an import whose user is not written yet (its profile comes last)."""
+        owner = read.owners.get(email)
+        return owner is not None and owner.import_id is not None and owner.user_id not in read.users
 
     def _plan_row(self, record: ImportRecord, outcome: UserRecord, read: _Read) -> RowPlan:
         owner = read.owners.get(outcome.email)
@@ -194,12 +206,17 @@ class ChunkProcessor:
         if user is not None:
             plan.done_before.append(user)
             return
+        plan.unfinished.append(_New(row, outcome, self._as_new(record, outcome)))
+
+    @staticmethod
+    def _as_new(record: ImportRecord, outcome: UserRecord) -> User:
+        """The user the row creates (or created), the same each time it is planned."""
         again = plan_row(
-            outcome, None, False, ImportMode(record.mode), _row_user_id(record, row.line),
+            outcome, None, False, ImportMode(record.mode), _row_user_id(record, outcome.line),
             record.domain, record.created_at, record.requested_by,
         )  # fmt: skip
         assert again.after is not None
-        plan.unfinished.append(_New(row, outcome, again.after))
+        return again.after
 
     def _plan_again(self, record: ImportRecord, refused: list[_New], plan: _Plan) -> list[_New]:
         """Rows whose claim was refused, planned against the user who holds the email now (a
@@ -215,7 +232,7 @@ class ChunkProcessor:
                 owner = read.owners.get(new.row.email)
                 if owner is not None and owner.import_id == record.id and owner.line == new.row.line:
                     theirs.append(new)
-                elif owner is not None and owner.import_id and owner.user_id not in read.users:
+                elif self._being_written(new.row.email, read):
                     waiting.append(new)
                 else:
                     self._replan(record, new, read, plan)
