@@ -26,7 +26,11 @@ EMAIL = "admin@bench.local"
 PASSWORD = "a long bench password"  # noqa: S105 - the bench domain's admin, in moto only
 IMPORT_RUNS = 15
 REQUEST_RUNS = 30
-LOGIN_TARGET = 3
+# A login reads (domain, credentials, failures), counts the attempt before the password is
+# checked (the lockout's atomic write: concurrent guesses never pass the 10th), reads the user and
+# writes the session: 4. A device new to the user adds the notice email (API.md §2).
+LOGIN_TARGET = 4
+NEW_DEVICE_LOGIN_TARGET = LOGIN_TARGET + 1
 GET_TARGET = 2
 
 
@@ -105,7 +109,7 @@ def _count_rows(bench: Bench) -> tuple[list[tuple[str, list[str], int | None]], 
     }
     app_login = {**_login(), "client": "android", "device": device}
     calls, answer = bench.counted(200, "POST", "/auth/login", body=app_login)
-    rows.append(("POST /auth/login (android, new device)", calls, LOGIN_TARGET))
+    rows.append(("POST /auth/login (android, new device)", calls, NEW_DEVICE_LOGIN_TARGET))
     calls, _ = bench.counted(200, "GET", "/me", answer["token"])
     # a device-bound request: no more calls than the same request unbound
     rows.append(("GET /me (device-bound token)", calls, len(unbound_me)))
@@ -135,6 +139,7 @@ def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, 
             aws.reset_clients()
             reset_services()
             provision_emulator(aws.client, get_settings().region)
+            aws.ses().verify_email_identity(EmailAddress=get_settings().email_sender)  # as make run does
             from app import app
 
             logging.getLogger().setLevel(logging.WARNING)  # the app's INFO lines would mix into the table
