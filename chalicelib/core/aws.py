@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
+_shared: dict[str, Any] = {}  # botocore's data loader, shared by every client (_botocore_session)
 
 
 def client(service: str) -> Any:
@@ -49,12 +50,24 @@ def _create(service: str) -> Any:
         # SigV4 for presigned URLs too (botocore still presigns SigV2 in us-east-1, which cannot
         # sign Content-Length): a presigned PUT then binds the declared size and content type.
         config = config.merge(Config(signature_version="s3v4"))
-    return boto3.session.Session().client(
+    return boto3.session.Session(botocore_session=_botocore_session()).client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint_url,
         config=config,
     )
+
+
+def _botocore_session() -> Any:
+    """A botocore session of its own for each client (clients stay independent), all sharing
+    one data loader: botocore's JSON models (endpoints, the service's API, retries) are read and
+    parsed once a process, not once a client."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    loader = _shared.setdefault("data_loader", session.get_component("data_loader"))
+    session.register_component("data_loader", loader)
+    return session
 
 
 def dynamodb() -> DynamoDBClient:
