@@ -23,6 +23,7 @@ The order of writes, and why:
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from chalicelib.core import ids
@@ -44,6 +45,7 @@ from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.transaction import Transaction
 from chalicelib.services.users import last_admin, seat_limit_reached
 
+PROFILE_CALLS_IN_FLIGHT = 4
 CLAIMS_A_CALL = TRANSACTION_LIMIT - 1  # and the Update of the seats they take
 CLAIM_ATTEMPTS = 8  # transactions of one batch of claims before the delivery gives up (SQS retries)
 _BACKOFF = (0.05, 0.1, 0.2, 0.4, 0.8, 1.2, 1.6, 2.0)
@@ -342,24 +344,32 @@ class ChunkProcessor:
 
     def _create_profiles(self, users: list[User]) -> None:
         """The profiles, each on the condition that it is not there (TransactWriteItems, 100 a
-        call): a delivery beside this one may have written one, and its user may have accepted
-        the invitation since; a refused profile is left as it is."""
-        for start in range(0, len(users), TRANSACTION_LIMIT):
-            pending = [
-                self._users.create_profile_op(user) for user in users[start : start + TRANSACTION_LIMIT]
-            ]
-            for attempt in range(CLAIM_ATTEMPTS):
-                try:
-                    self._table.transact(pending)
-                    break
-                except ConditionFailed as failure:
-                    pending = [op for i, op in enumerate(pending) if i not in failure.failed]
-                    if not failure.failed:
-                        time.sleep(_BACKOFF[attempt])
+        call, 4 calls in flight: the items are distinct): a delivery beside this one may have
+        written one, and its user may have accepted the invitation since; a refused profile is
+        left as it is."""
+        batches = [
+            users[start : start + TRANSACTION_LIMIT] for start in range(0, len(users), TRANSACTION_LIMIT)
+        ]
+        if len(batches) <= 1:
+            for batch in batches:
+                self._create_profile_batch(batch)
+            return
+        with ThreadPoolExecutor(max_workers=min(PROFILE_CALLS_IN_FLIGHT, len(batches))) as pool:
+            list(pool.map(self._create_profile_batch, batches))
+
+    def _create_profile_batch(self, users: list[User]) -> None:
+        pending = [self._users.create_profile_op(user) for user in users]
+        for attempt in range(CLAIM_ATTEMPTS):
+            try:
+                self._table.transact(pending)
+                return
+            except ConditionFailed as failure:
+                pending = [op for i, op in enumerate(pending) if i not in failure.failed]
                 if not pending:
-                    break
-            else:
-                raise Conflict("The new users kept colliding with other writes.", "concurrent_change")
+                    return
+                if not failure.failed:
+                    time.sleep(_BACKOFF[attempt])
+        raise Conflict("The new users kept colliding with other writes.", "concurrent_change")
 
     def _change_user(self, record: ImportRecord, row: Row, plan: RowPlan, defaults: list[Group]) -> None:
         before, after = plan.before, plan.after
