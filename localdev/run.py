@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import json
 import os
 import secrets
+import shlex
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ import time
 import urllib.request
 from dataclasses import dataclass
 
+from localdev import run_dir
 from localdev.pump import DEFAULT_CONCURRENCY, QueuePump
 
 HOST = "127.0.0.1"
@@ -223,27 +226,47 @@ def banner(config: LocalConfig) -> str:
     password_note = (
         " (generated; set OC_DEMO_PASSWORD to choose it)" if config.demo_password_generated else ""
     )
-    bucket = os.environ.get("OC_BUCKET") or "office-chat-files"
     return f"""
 Office Chat admin backend is running.
 
-  API            {config.api_url}        (health: {config.api_url}/health)
-  AWS emulator   {config.aws_url}        (moto server)
+  API            {config.api_url}   (GET /health answers {{"status":"ok"}})
+  AWS emulator   {config.aws_url}   (moto server)
   Platform key   {config.platform_key}{key_note}
+                 also in {run_dir.shown(run_dir.PLATFORM_KEY)}, for the README's walk-through
   Demo domain    {DEMO_DOMAIN}
   Demo admin     {DEMO_ADMIN}
   Password       {config.demo_password}{password_note}
+  Emails         printed below, and kept in {run_dir.shown(run_dir.MAILBOX)}
 
 Log in:
-  curl -s {config.api_url}/auth/login -H 'Content-Type: application/json' \\
-    -d '{{"domain": "{DEMO_DOMAIN}", "email": "{DEMO_ADMIN}", \
-         "password": "{config.demo_password}", "client": "web"}}'
+{login_example(config)}
 
 Drop files into the bucket (operators):
-  aws --endpoint-url {config.aws_url} s3 cp users.csv s3://{bucket}/imports/{DEMO_DOMAIN}/
+{drop_example(config)}
 
-Emails the backend sends are printed below. Ctrl-C stops everything.
+Ctrl-C stops everything.
 """
+
+
+def login_example(config: LocalConfig) -> str:
+    """The demo admin's login, as a command that works pasted as printed."""
+    body = {"domain": DEMO_DOMAIN, "email": DEMO_ADMIN, "password": config.demo_password, "client": "web"}
+    payload = shlex.quote(json.dumps(body, separators=(",", ":")))
+    return f"  curl -s {config.api_url}/auth/login -H 'Content-Type: application/json' \\\n    -d {payload}"
+
+
+def drop_example(config: LocalConfig) -> str:
+    """An `aws s3 cp` that works as printed: the emulator takes any credentials, but the CLI
+    refuses to sign without some, so the line carries the ones this run uses."""
+    bucket = os.environ.get("OC_BUCKET") or "office-chat-files"
+    credentials = " ".join(
+        f"{name}={shlex.quote(os.environ.get(name) or 'testing')}"
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+    )
+    return (
+        f"  {credentials} AWS_DEFAULT_REGION={config.region} \\\n"
+        f"    aws --endpoint-url {config.aws_url} s3 cp users.csv s3://{bucket}/imports/{DEMO_DOMAIN}/"
+    )
 
 
 def main() -> None:
@@ -277,6 +300,7 @@ def main() -> None:
         from localdev.server import create_server
 
         server = create_server(app, HOST, config.port)
+        run_dir.start(config.platform_key)
         print(banner(config), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
@@ -285,6 +309,7 @@ def main() -> None:
         if server is not None:
             server.server.server_close()
         stop_pumps(pumps, stop)
+        run_dir.stop()
         emulator.terminate()
         try:
             emulator.wait(timeout=10)

@@ -22,9 +22,15 @@ from chalice.local import (
     ThreadedHTTPServer,
 )
 
-NOT_FOUND_BODY = json.dumps(
+
+def _compact(body: dict[str, Any]) -> bytes:
+    """As Chalice serialises every answer of the app: no spaces after separators."""
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+NOT_FOUND_BODY = _compact(
     {"error": {"code": "not_found", "message": "No such endpoint; see docs/openapi.yaml."}}
-).encode()
+)
 
 
 class ContractRequestHandler(ChaliceRequestHandler):
@@ -39,9 +45,7 @@ class ContractRequestHandler(ChaliceRequestHandler):
             code, error = 405, "method_not_allowed"
         else:
             error = "invalid_request" if code < 500 else "internal_error"
-        body = json.dumps(
-            {"error": {"code": error, "message": message or "The request was refused."}}
-        ).encode()
+        body = _compact({"error": {"code": error, "message": message or "The request was refused."}})
         self.send_response(code)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))

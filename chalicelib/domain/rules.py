@@ -25,7 +25,7 @@ MAX_EMAIL_LOCAL_LENGTH = 64
 
 HIPAA_RETENTION_DAYS = 7
 DEFAULT_SEATS = 50
-MAX_SEATS = 100_000
+MAX_SEATS = 1_000_000  # room for the million-row import §7 promises, in one domain
 DEFAULT_GROUP_NAMES = ("All Of Us", "Admin Announcements")
 
 PASSWORD_MIN_LENGTH = 10
@@ -85,6 +85,8 @@ def domain_terms(plan: Plan, billing: Billing, hipaa: bool, seats: int | None) -
             "hipaa: a HIPAA domain (with a BAA) needs the enterprise plan billed annually",
             code="baa_requires_enterprise_annual",
         )
+    if seats is not None and not 1 <= seats <= MAX_SEATS:
+        raise BadRequest(f"seats: must be between 1 and {MAX_SEATS}", code="invalid_field")
     return DomainTerms(
         seats=DEFAULT_SEATS if seats is None else seats,
         retention_days=HIPAA_RETENTION_DAYS if hipaa else None,

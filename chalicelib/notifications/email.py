@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,11 +38,37 @@ class EmailSender:
 
 @dataclass(frozen=True)
 class Template:
-    """An SES template: `{{name}}` placeholders, filled per destination by SES."""
+    """An SES template: `{{name}}` placeholders, filled per destination by SES (bulk sends), or
+    here (`render`, for a single send of the same email)."""
 
     name: str
     subject: str
     text: str
+
+    def render(self, data: dict[str, str]) -> Email:
+        """The email SES would make of this template for one destination (plain `{{name}}`
+        placeholders only: what our templates use)."""
+        to = data.get("to", "")
+        return Email(to=to, subject=_fill(self.subject, data), text=_fill(self.text, data))
+
+
+def _fill(text: str, data: dict[str, str]) -> str:
+    return re.sub(r"\{\{\s*([\w.]+)\s*\}\}", lambda m: data.get(m.group(1), ""), text)
+
+
+# The invitation, the same words whichever way it goes: one SendEmail when an admin invites a user,
+# SendBulkTemplatedEmail (this template, stored in SES) for an import's new users.
+INVITATION = Template(
+    name="office-chat-invitation",
+    subject="{{inviter}} invited you to {{domain}} on Office Chat",
+    text=(
+        "Hello {{name}},\n\n"
+        "{{inviter}} invited you to the {{domain}} network on Office Chat.\n\n"
+        "Set your password and sign in here:\n{{link}}\n\n"
+        "The link works once and expires in 7 days. If you did not expect this, ignore this email.\n"
+    ),
+)
+INVITER_UNKNOWN = "Your administrator"
 
 
 BULK_LIMIT = 50  # destinations a SendBulkTemplatedEmail call takes

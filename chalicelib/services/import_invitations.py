@@ -18,7 +18,7 @@ from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
 from chalicelib.domain.import_record import ImportRecord
 from chalicelib.domain.models import User, UserStatus
-from chalicelib.notifications.email import BULK_LIMIT, BulkSender, Template
+from chalicelib.notifications.email import BULK_LIMIT, INVITATION, INVITER_UNKNOWN, BulkSender
 from chalicelib.repositories.dynamo import Item, Table
 from chalicelib.repositories.imports import ImportRepository
 from chalicelib.repositories.invites import Invite, InviteRepository
@@ -32,16 +32,6 @@ log = get_logger(__name__)
 
 INVITE_JOB = "import_invites"
 USERS_A_STEP = 10 * BULK_LIMIT  # one Query, 5 BatchGetItem, 10 SES calls and one job message a step
-INVITATION = Template(
-    name="office-chat-invitation",
-    subject="You are invited to {{domain}} on Office Chat",
-    text=(
-        "Hello {{name}},\n\n"
-        "You are invited to the {{domain}} network on Office Chat.\n\n"
-        "Set your password and sign in here:\n{{link}}\n\n"
-        "The link works once and expires in 7 days. If you did not expect this, ignore this email.\n"
-    ),
-)
 
 
 @dataclass
@@ -75,13 +65,15 @@ class ImportInvitations:
             record.domain,
             INVITE_JOB,
             total=record.counts["created"],
-            payload={"import_id": record.id},
+            payload={"import_id": record.id, "requested_by": record.requested_by},
             actor=record.requested_by or "s3-drop",
         )
 
-    def prepare(self, domain: str, users: Iterable[User]) -> Invitations:
+    def prepare(self, domain: str, users: Iterable[User], requested_by: str | None) -> Invitations:
         """A fresh invitation for each user: the INVITE items (a new one replaces the old: the
-        old link dies) and the emails' destinations, each with its own link."""
+        old link dies) and the emails' destinations, each with its own link. The inviter is the
+        admin who asked for the import (an S3 drop may name none)."""
+        inviter = requested_by or INVITER_UNKNOWN
         now = self._clock.now()
         prepared = Invitations()
         for user in users:
@@ -90,7 +82,15 @@ class ImportInvitations:
             prepared.items.append(self._invites.item(domain, user.id, invite))
             link = f"{get_settings().public_url}/accept-invite?token={token}"
             prepared.destinations.append(
-                (user.email, {"name": user.first_name or user.email, "domain": domain, "link": link})
+                (
+                    user.email,
+                    {
+                        "name": user.first_name or user.email,
+                        "inviter": inviter,
+                        "domain": domain,
+                        "link": link,
+                    },
+                )
             )
         return prepared
 
@@ -112,7 +112,8 @@ class ImportInvitations:
             # not deleted, deactivated or signed in since the import
             if user is not None and user.status is UserStatus.INVITED and not user.deletion_requested
         ]
-        invitations = self.prepare(job.domain, still_invited)
+        requested_by = job.payload.get("requested_by")
+        invitations = self.prepare(job.domain, still_invited, str(requested_by) if requested_by else None)
         self._table.batch_write_parallel(invitations.items)
         self.send(invitations)
         last_line = int(str(page[-1]["sk"]).rsplit("#", 1)[-1])

@@ -55,6 +55,7 @@ def _start(port: int, aws_port: int, log: Path) -> tuple[subprocess.Popen[str], 
         OC_DEMO_PASSWORD=DEMO_PASSWORD,
         PYTHONUNBUFFERED="1",
         OC_INLINE_JOB_USERS="0",  # every job goes through the queue and the pump, as in AWS
+        OC_RUN_DIR=str(log.parent / ".run"),  # never the project's own: a make run may be using it
     )
     handle = log.open("w")
     process = subprocess.Popen(
