@@ -46,8 +46,7 @@ rows, and calls pass the app's 10 s read timeout, whose retries then race the fi
    getrusage's ru_maxrss of a forked + exec'd process starts at its parent's RSS (Linux). The
    emulator is a process of its own: its tables are not in the measure.
 
-The platform route takes at most rules.MAX_SEATS (100 000) seats: each domain is provisioned with
-that many and, where the rows need more, its seats_total is raised to 250 000 by a direct write.
+Each domain is provisioned through the platform route with SEATS seats (at most rules.MAX_SEATS).
 
 Targets: our throughput >= 10x the baseline's; our calls <= 1.25x the floor; peak RSS at 100 000
 rows <= peak at 10 000 + 20 MB (10^6 bytes). Exit status 1 on a miss or a wrong import.
@@ -272,12 +271,9 @@ class PathResult:
 
 
 def _provision(http: Any, domain: str, rows: int) -> None:
-    """The domain through the platform route (its admin, its default groups), with room for `rows`
-    new users: the route takes at most MAX_SEATS, a direct write raises seats_total beyond."""
+    """The domain through the platform route (its admin, its default groups), with room for the
+    rows' new users."""
     from bench.harness import send
-    from chalicelib.domain import rules
-    from chalicelib.repositories.domains import DomainRepository
-    from chalicelib.repositories.dynamo import Table
 
     admin = {"email": f"admin@{domain}.example", "first_name": "B", "last_name": "A", "password": PASSWORD}
     body = {
@@ -285,14 +281,12 @@ def _provision(http: Any, domain: str, rows: int) -> None:
         "plan": "business",
         "billing": "monthly",
         "hipaa": False,
-        "seats": min(SEATS, rules.MAX_SEATS),
+        "seats": max(SEATS, rows + 1),
         "admin": admin,
     }
     status, answer = send(http, PLATFORM_KEY, "POST", "/platform/domains", body=body)
     if status != 201:
         raise SystemExit(f"bench: POST /platform/domains answered {status}: {answer}")
-    if rows + 1 > rules.MAX_SEATS:
-        Table().update(*DomainRepository.key(domain), "SET seats_total = :seats", {":seats": SEATS})
 
 
 def _csv(domain: str, rows: int) -> bytes:
@@ -387,12 +381,12 @@ def run_naive(log: CallLog, domain: str, rows: int) -> PathResult:
     from chalicelib.core import aws, ids
     from chalicelib.core.config import get_settings
     from chalicelib.domain.models import Role, User, UserStatus
+    from chalicelib.notifications.email import INVITATION
     from chalicelib.repositories.dynamo import Table, key
     from chalicelib.repositories.groups import GroupRepository
     from chalicelib.repositories.invites import Invite, InviteRepository
     from chalicelib.repositories.users import UserIndexRepository, UserRepository
     from chalicelib.services import tokens
-    from chalicelib.services.import_invitations import INVITATION
     from chalicelib.services.memberships import DefaultGroupJoiner
     from chalicelib.services.users import INVITE_LIFETIME
 

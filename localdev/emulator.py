@@ -22,6 +22,16 @@ A third (patch_atomic_requests) runs each DynamoDB request under one lock: moto 
 under concurrent requests two conditional Puts of one key could both succeed, as DynamoDB never
 lets them.
 
+A fourth (patch_s3_events) completes moto's S3 event notifications as S3 sends them: moto 5.2.5's
+records (moto/s3/notifications.py `_get_s3_event`) carry the object's key, size and eTag only.
+S3 adds `sequencer` to every ObjectCreated/ObjectRemoved record (an opaque hex string; of two
+events of one key, the later has the greater, compared as strings of the same length) and
+`versionId` where the bucket's versioning is Enabled. The imports (API.md §7) tell a new object
+from a second delivery of one event by them, so `make run`, the e2e tests and aws_env all apply
+it: here the sequencer is a 16-hex-digit, zero-padded count of microseconds that never repeats
+or goes back in this process (two PUTs in one microsecond still get growing values), one per
+event, shared by every notification of it; the versionId is moto's own of the key it stored.
+
 Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server);
 `python -m moto.server` is the same emulator unpatched.
 """
@@ -771,10 +781,62 @@ def _under(lock: Any, handle: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return action
 
 
+# --- S3 event notifications ------------------------------------------------------------------------
+
+
+class _Sequencer:
+    """S3's `sequencer` as this process makes it: 16 hex digits of the time in microseconds, one
+    more than the last when the clock has not moved past it (monotonic for every key at once)."""
+
+    def __init__(self, clock: Callable[[], int] = time.time_ns) -> None:
+        self._clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> str:
+        with self._lock:
+            self._last = max(self._clock() // 1000, self._last + 1)
+            return f"{self._last:016X}"
+
+
+def patch_s3_events(set_attribute: SetAttribute = setattr, sequencer: _Sequencer | None = None) -> None:
+    """moto's S3 event records, with S3's `sequencer` (one per event: send_event builds a record
+    for each notification configuration the event matches, and they all carry the same) and, on
+    a bucket whose versioning is Enabled, the stored key's `versionId`."""
+    from moto.s3 import notifications
+
+    sequencers = sequencer or _Sequencer()
+    send_event, get_s3_event = notifications.send_event, notifications._get_s3_event
+    current = threading.local()  # the sequencer of the event this thread is sending
+
+    def send(account_id: str, event_name: Any, bucket: Any, key: Any) -> None:
+        current.sequencer = sequencers.next()
+        try:
+            send_event(account_id, event_name, bucket, key)
+        finally:
+            current.sequencer = None
+
+    def event_of(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = get_s3_event(event_name, bucket, key, notification_id)
+        for record in event.get("Records", []):
+            stored = record["s3"]["object"]
+            stored["sequencer"] = getattr(current, "sequencer", None) or sequencers.next()
+            if getattr(bucket, "is_versioned", False) and getattr(key, "version_id", None) not in (
+                None,
+                "null",
+            ):
+                stored["versionId"] = str(key.version_id)
+        return event
+
+    set_attribute(notifications, "send_event", send)
+    set_attribute(notifications, "_get_s3_event", event_of)
+
+
 def main() -> None:
     patch_moto()
     patch_dynamodb_checks()
     patch_atomic_requests()
+    patch_s3_events()
     freeze_heap_often()
     from moto.server import main as serve
 

@@ -44,17 +44,19 @@ def settings_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 @pytest.fixture
 def aws_env(settings_env: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """moto in-process, with exactly the resources infra/template.yaml defines, refusing what
-    DynamoDB refuses as `make run`'s emulator does (localdev/emulator.py patch_dynamodb_checks), and
-    with its requests atomic (patch_atomic_requests)."""
+    DynamoDB refuses as `make run`'s emulator does (localdev/emulator.py patch_dynamodb_checks),
+    with its requests atomic (patch_atomic_requests), and S3 event records that carry S3's
+    `sequencer` and `versionId` (patch_s3_events)."""
     from moto import mock_aws
 
     from chalicelib.bootstrap import reset_services
     from chalicelib.core import aws
     from infra.emulator import provision_emulator
-    from localdev.emulator import patch_atomic_requests, patch_dynamodb_checks
+    from localdev.emulator import patch_atomic_requests, patch_dynamodb_checks, patch_s3_events
 
     patch_dynamodb_checks(monkeypatch.setattr)
     patch_atomic_requests(monkeypatch.setattr)
+    patch_s3_events(monkeypatch.setattr)
     with mock_aws():
         aws.reset_clients()
         reset_services()

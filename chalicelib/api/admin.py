@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import admin_only, json_body, json_response, query
+from chalicelib.api.http import admin_only, json_body, json_response, query, reads_body
 from chalicelib.api.views import admin_group_view, audit_view, job_view, page, security_view
 from chalicelib.bootstrap import services
 from chalicelib.domain.models import Principal, TwoFactorMethod
 from chalicelib.domain.two_factor import MAX_VALIDITY_DAYS
+from chalicelib.services.jobs import JobStatus
 
 bp = Blueprint(__name__)
 
@@ -20,6 +21,16 @@ def list_audit(principal: Principal) -> Response:
     params = query()
     entries, next_cursor = services().audit.list(principal.domain, params.limit(), params.cursor())
     return json_response(page([audit_view(e) for e in entries], next_cursor))
+
+
+@bp.route("/admin/jobs", methods=["GET"])
+@admin_only
+def list_jobs(principal: Principal) -> Response:
+    params = query()
+    jobs, next_cursor = services().jobs.list_jobs(
+        principal, params.choice("status", JobStatus), params.limit(), params.cursor()
+    )
+    return json_response(page([job_view(j) for j in jobs], next_cursor))
 
 
 @bp.route("/admin/jobs/{job_id}", methods=["GET"])
@@ -40,9 +51,10 @@ def list_domain_groups(principal: Principal) -> Response:
 
 @bp.route("/admin/groups/{group_id}/default", methods=["PUT"])
 @admin_only
+@reads_body
 def set_default_group(principal: Principal, group_id: str) -> Response:
     services().default_groups.get(principal, group_id)  # 404 before the body is read
-    default = json_body().boolean("default")
+    default = json_body(accepts=("default",)).boolean("default")
     group, job = services().default_groups.set_default(principal, group_id, default)
     answer = {**admin_group_view(group), "job": job_view(job) if job else None}
     return json_response(answer, 202 if job and not job.finished else 200)
@@ -56,8 +68,9 @@ def get_security_settings(principal: Principal) -> Response:
 
 @bp.route("/admin/settings/security", methods=["PUT"])
 @admin_only
+@reads_body
 def put_security_settings(principal: Principal) -> Response:
-    body = json_body()
+    body = json_body(accepts=("two_factor", "validity_days"))
     method = body.choice("two_factor", TwoFactorMethod)
     validity_days = body.integer("validity_days", minimum=0, maximum=MAX_VALIDITY_DAYS) or 0
     return json_response(

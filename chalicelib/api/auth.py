@@ -20,7 +20,7 @@ TOKEN_LENGTH = 300  # bearer-like strings: domain, user id and 43 random charact
 
 @bp.route("/auth/login", methods=["POST"])
 def login() -> Response:
-    body = json_body()
+    body = json_body(accepts=("domain", "email", "password", "client", "device", "trusted_token"))
     # People type their domain as they see it ("Acme"); names are lowercase by construction.
     domain = rules.check_domain_name(body.required_string("domain", max_length=63).lower())
     email = body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH)
@@ -33,7 +33,7 @@ def login() -> Response:
 
 @bp.route("/auth/2fa", methods=["POST"])
 def pass_challenge() -> Response:
-    body = json_body()
+    body = json_body(accepts=("challenge_id", "code"))
     challenge_id = body.required_string("challenge_id", max_length=TOKEN_LENGTH)
     code = body.required_string("code", max_length=40)
     return json_response(challenge_passed_view(services().two_factor.answer(challenge_id, code)))
@@ -41,7 +41,8 @@ def pass_challenge() -> Response:
 
 @bp.route("/auth/2fa/resend", methods=["POST"])
 def resend_code() -> Response:
-    challenge_id = json_body().required_string("challenge_id", max_length=TOKEN_LENGTH)
+    body = json_body(accepts=("challenge_id",))
+    challenge_id = body.required_string("challenge_id", max_length=TOKEN_LENGTH)
     resent = services().two_factor.resend(challenge_id)
     return json_response(
         {"status": "sent", "expires_at": iso(resent.expires_at), "next_resend_at": iso(resent.next_resend_at)}
@@ -49,7 +50,7 @@ def resend_code() -> Response:
 
 
 def read_device(body: Body) -> DeviceInfo:
-    device = body.object("device")
+    device = body.object("device", accepts=("device_id", "type", "name", "os_version", "app_version"))
     return DeviceInfo(
         device_id=device.required_string("device_id", max_length=128),
         type=device.required_string("type", max_length=40),

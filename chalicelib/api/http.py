@@ -1,17 +1,18 @@
 """HTTP plumbing shared by every blueprint: the one error mapping (as Chalice middleware), the
-current request, JSON bodies, and the decorators that authenticate and authorize a view."""
+current request, JSON bodies (read strictly, API.md §0), and the decorators that authenticate and
+authorize a view and refuse a body to the views that take none."""
 
 from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from chalice.app import Request, Response
 
-from chalicelib.api.validation import Body, Query, parse_json_object
+from chalicelib.api.validation import Body, Query, parse_json_object, refuse_body
 from chalicelib.bootstrap import services
 from chalicelib.core.config import MAX_BODY_BYTES
 from chalicelib.core.errors import AppError, PayloadTooLarge, error_body
@@ -24,6 +25,9 @@ log = get_logger(__name__)
 View = TypeVar("View", bound=Callable[..., Any])
 
 _current_request: ContextVar[Request | None] = ContextVar("current_request", default=None)
+# Set while a view that takes no body runs (its decorator refused any field before it).
+_takes_no_body: ContextVar[bool] = ContextVar("takes_no_body", default=False)
+_READS_BODY = "reads_body"
 
 # Chalice answers a few errors itself ({"Code", "Message"}); they are re-shaped to the contract.
 _CHALICE_ERROR_CODES = {
@@ -42,9 +46,40 @@ def current_request() -> Request:
     return request
 
 
-def json_body() -> Body:
+def json_body(*, accepts: Collection[str]) -> Body:
+    """The request's JSON object, which takes the fields `accepts` and no other (400
+    `unknown_field`). Read it after the view's own 403/404 checks, and mark the view
+    `@reads_body` so that its decorator lets the body through."""
+    if _takes_no_body.get():
+        raise RuntimeError("json_body() in a view that takes no body: mark the view @reads_body")
+    return parse_json_object(_raw_body(), accepts=accepts)
+
+
+def _raw_body() -> bytes | None:
     raw = current_request().raw_body
-    return parse_json_object(raw.encode() if isinstance(raw, str) else raw)
+    return raw.encode() if isinstance(raw, str) else raw
+
+
+def reads_body(view: View) -> View:
+    """Marks a view that reads its body itself, with `json_body(accepts=...)`. Every other view
+    behind `authenticated` or `platform_key_required` takes no body: its decorator refuses a
+    body with any field (400 `unknown_field`) right after the caller is authenticated and
+    allowed, before the view does anything; nothing, or `{}`, is fine."""
+    setattr(view, _READS_BODY, True)
+    return view
+
+
+def _run_view(decorated: Callable[..., Any], call: Callable[[], Any]) -> Any:
+    """Calls the view once the caller is authenticated (and allowed); a view that takes no body
+    (not `@reads_body`, GETs included) gets one only if it holds no field."""
+    if getattr(decorated, _READS_BODY, False):
+        return call()
+    refuse_body(_raw_body())
+    token = _takes_no_body.set(True)
+    try:
+        return call()
+    finally:
+        _takes_no_body.reset(token)
 
 
 def query() -> Query:
@@ -115,7 +150,8 @@ def authenticated(*roles: Role, heartbeat: bool = False) -> Callable[[View], Vie
     roles, the caller must hold one of them (403 otherwise). On every /admin/* route, an app
     session in a domain whose 2FA is on answers 403 `two_factor_required` (API.md §2), decided
     here, from the route, so that no admin route can forget it. Authentication comes before
-    any lookup or body check, as the contract's order of checks requires."""
+    any lookup or body check, as the contract's order of checks requires; a view that takes no
+    body (not `@reads_body`) is refused any body field here, after the role checks."""
 
     def decorate(view: View) -> View:
         @functools.wraps(view)
@@ -128,7 +164,7 @@ def authenticated(*roles: Role, heartbeat: bool = False) -> Callable[[View], Vie
                 require_role(principal, roles)
             if _is_administration(request):
                 require_admin_session(principal)
-            return view(principal, *args, **kwargs)
+            return _run_view(wrapper, lambda: view(principal, *args, **kwargs))
 
         return cast(View, wrapper)
 
@@ -144,12 +180,13 @@ ADMIN_PREFIX = "/admin"
 
 
 def platform_key_required(view: View) -> View:
-    """The operator's routes: X-Platform-Key, compared in constant time, or 401."""
+    """The operator's routes: X-Platform-Key, compared in constant time, or 401; then, for a
+    view that takes no body (not `@reads_body`), any body field is refused."""
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         services().platform.check_key(current_request().headers.get("x-platform-key"))
-        return view(*args, **kwargs)
+        return _run_view(wrapper, lambda: view(*args, **kwargs))
 
     return cast(View, wrapper)
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import admin_only, json_body, json_response, query
-from chalicelib.api.views import import_view, job_view, page
+from chalicelib.api.http import admin_only, json_body, json_response, query, reads_body
+from chalicelib.api.views import import_view, job_view, page, presigned_upload_view
 from chalicelib.bootstrap import services
-from chalicelib.core.clock import iso
 from chalicelib.domain.imports import ImportMode
 from chalicelib.domain.models import Principal
 from chalicelib.services.imports import ImportOptions
@@ -16,12 +15,14 @@ from chalicelib.services.imports import ImportOptions
 bp = Blueprint(__name__)
 
 MAX_DECLARED_SIZE = 2**53  # JSON's safe integers; the configured cap (413) is the real limit
+IMPORT_CONTENT_TYPE = "text/csv"  # what ImportFiles.presign_put signs
 
 
 @bp.route("/admin/imports", methods=["POST"])
 @admin_only
+@reads_body
 def create_import(principal: Principal) -> Response:
-    body = json_body()
+    body = json_body(accepts=("mode", "send_invites", "dry_run", "size"))
     options = ImportOptions(
         mode=body.choice("mode", ImportMode, default=ImportMode.SKIP),
         send_invites=body.boolean("send_invites", default=False),
@@ -29,15 +30,15 @@ def create_import(principal: Principal) -> Response:
     )
     size = body.integer("size", minimum=1, maximum=MAX_DECLARED_SIZE, required=False)
     started = services().imports.create(principal, options, size)
-    answer = {
-        "import_id": started.record.id,
-        "upload_url": started.upload_url,
-        "upload_method": "PUT",
-        "upload_headers": {"Content-Type": "text/csv"},
-        "expires_at": iso(started.expires_at),
-        "max_bytes": started.max_bytes,
-        "import": import_view(started.record),
-    }
+    answer = presigned_upload_view(
+        "import",
+        started.record.id,
+        started.upload_url,
+        started.expires_at,
+        content_type=IMPORT_CONTENT_TYPE,
+        size=size,
+        extras={"max_bytes": started.max_bytes, "import": import_view(started.record)},
+    )
     return json_response(answer, 201)
 
 

@@ -7,11 +7,11 @@ from typing import Any
 from chalice.app import Blueprint, Response
 
 from chalicelib.api import paths
-from chalicelib.api.http import json_body, json_response, platform_key_required
-from chalicelib.api.views import domain_view, group_summary, user_view
+from chalicelib.api.http import json_body, json_response, platform_key_required, query, reads_body
+from chalicelib.api.views import domain_view, group_summary, page, user_view
 from chalicelib.bootstrap import services
 from chalicelib.domain import rules
-from chalicelib.domain.models import Billing, Plan
+from chalicelib.domain.models import Billing, DomainStatus, Plan
 from chalicelib.services.platform import AdminSpec, ProvisionRequest
 
 bp = Blueprint(__name__)
@@ -19,9 +19,10 @@ bp = Blueprint(__name__)
 
 @bp.route("/platform/domains", methods=["POST"])
 @platform_key_required
+@reads_body
 def provision_domain() -> Response:
-    body = json_body()
-    admin = body.object("admin")
+    body = json_body(accepts=("domain", "plan", "billing", "seats", "hipaa", "admin"))
+    admin = body.object("admin", accepts=("email", "first_name", "last_name", "password"))
     request = ProvisionRequest(
         domain=body.required_string("domain", max_length=63),
         plan=body.choice("plan", Plan),
@@ -42,6 +43,16 @@ def provision_domain() -> Response:
         "default_groups": [group_summary(g) for g in provisioned.groups],
     }
     return json_response(answer, 201)
+
+
+@bp.route("/platform/domains", methods=["GET"])
+@platform_key_required
+def list_domains() -> Response:
+    params = query()
+    domains, next_cursor = services().platform.list_domains(
+        params.choice("status", DomainStatus), params.limit(), params.cursor()
+    )
+    return json_response(page([domain_view(d) for d in domains], next_cursor))
 
 
 @bp.route("/platform/domains/{domain}", methods=["GET"])

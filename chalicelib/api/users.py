@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice.app import Blueprint, Response
 
-from chalicelib.api.http import admin_only, json_body, json_response, query
+from chalicelib.api.http import admin_only, json_body, json_response, query, reads_body
 from chalicelib.api.pages import accept_invite_page
 from chalicelib.api.validation import Body
 from chalicelib.api.views import job_view, login_view, page, user_view
@@ -32,8 +32,21 @@ def _invitation(sent: InvitationSent | None) -> dict[str, Any] | None:
 
 @bp.route("/admin/users", methods=["POST"])
 @admin_only
+@reads_body
 def create_user(principal: Principal) -> Response:
-    body = json_body()
+    body = json_body(
+        accepts=(
+            "email",
+            "first_name",
+            "last_name",
+            "title",
+            "phone",
+            "department",
+            "role",
+            "auth_provider",
+            "send_invite",
+        )
+    )
     new = NewUser(
         email=body.required_string("email", max_length=rules.MAX_EMAIL_LENGTH),
         first_name=body.required_string("first_name", max_length=NAME_LENGTH),
@@ -74,9 +87,12 @@ def get_user(principal: Principal, user_id: str) -> Response:
 
 @bp.route("/admin/users/{user_id}", methods=["PATCH"])
 @admin_only
+@reads_body
 def update_user(principal: Principal, user_id: str) -> Response:
     services().users.get(principal, user_id)  # 404 before the body is read
-    body = json_body()
+    body = json_body(
+        accepts=("first_name", "last_name", "title", "phone", "department", "role", "auth_provider")
+    )
     changes = UserChanges(
         first_name=body.string("first_name", required=False, max_length=NAME_LENGTH),
         last_name=body.string("last_name", required=False, max_length=NAME_LENGTH),
@@ -111,8 +127,9 @@ def deletion_preview(principal: Principal, user_id: str) -> Response:
 
 @bp.route("/admin/users/bulk", methods=["POST"])
 @admin_only
+@reads_body
 def bulk_users(principal: Principal) -> Response:
-    body = json_body()
+    body = json_body(accepts=("action", "user_ids"))
     action = body.choice("action", BulkAction)
     # Duplicates count once: the service enforces MAX_USERS distinct ids; this only bounds input.
     user_ids = body.string_list("user_ids", max_items=10 * MAX_USERS, max_length=64)
@@ -148,7 +165,7 @@ def reset_two_factor(principal: Principal, user_id: str) -> Response:
 
 @bp.route("/auth/accept-invite", methods=["POST"])
 def accept_invite() -> Response:
-    body = json_body()
+    body = json_body(accepts=("token", "password", "first_name", "last_name", "client"))
     acceptance = Acceptance(
         token=body.required_string("token", max_length=300),
         password=body.secret("password"),

@@ -1,12 +1,17 @@
 """Reading request bodies and query strings into typed values, with 400s that name the field.
 
-Unknown body fields are ignored (clients may be newer than the server); known ones are checked
-for presence, type, range and enum membership."""
+Bodies are read strictly (API.md §0): whoever reads a body declares the fields it takes
+(`parse_json_object(raw, accepts=...)`, `Body.object(field, accepts=...)`), and any other field
+answers 400 `unknown_field` naming it, so that a misspelt `sendinvite` is refused instead of
+silently doing nothing. A call that takes no body is read with `refuse_body`: nothing, or `{}`.
+Reading a field that was not declared is a programming error (RuntimeError), so a declaration
+cannot drift from what its view reads. Declared fields are checked for presence, type, range
+and enum membership."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -18,9 +23,25 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 MAX_STRING = 1000
 _MISSING = object()
+# An unknown field's name is quoted in the answer: at most this many of them, this long each.
+_NAMED_UNKNOWN = 10
+_NAME_SHOWN = 100
 
 
-def parse_json_object(raw: bytes | None) -> Body:
+def parse_json_object(raw: bytes | None, *, accepts: Collection[str]) -> Body:
+    """The body of a call that takes the fields `accepts` (any other answers `unknown_field`)."""
+    return Body(_json_object(raw), accepts)
+
+
+def refuse_body(raw: bytes | None) -> None:
+    """The body of a call that takes none: nothing (or only whitespace) or `{}`; a JSON object
+    with any field answers `unknown_field`, anything else as `parse_json_object` does."""
+    if raw is None or not raw.strip():
+        return
+    Body(_json_object(raw), ())
+
+
+def _json_object(raw: bytes | None) -> dict[str, Any]:
     if not raw:
         raise BadRequest("The body must be a JSON object; it is empty.", "invalid_json")
     try:
@@ -35,7 +56,7 @@ def parse_json_object(raw: bytes | None) -> Body:
         raise BadRequest(
             "The body holds a string that is not valid Unicode (lone surrogate).", "invalid_json"
         )
-    return Body(data)
+    return data
 
 
 def _encodable(value: Any) -> bool:
@@ -54,20 +75,33 @@ def _encodable(value: Any) -> bool:
 
 
 class Body:
-    """A JSON object being read; nested objects keep a dotted prefix for error messages."""
+    """A JSON object being read, that takes the fields `accepts` and no other (400
+    `unknown_field`, checked at once); nested objects keep a dotted prefix for error messages."""
 
-    def __init__(self, data: Mapping[str, Any], prefix: str = "") -> None:
+    def __init__(self, data: Mapping[str, Any], accepts: Collection[str], prefix: str = "") -> None:
+        if isinstance(accepts, str):  # accepts="email" would take the fields e, m, a, i, l
+            raise TypeError("accepts is a collection of field names, not one string")
         self._data = data
+        self._accepts = tuple(accepts)
         self._prefix = prefix
+        unknown = sorted(field for field in data if field not in self._accepts)
+        if unknown:
+            raise _unknown_fields([self._name(field) for field in unknown], self._accepts, prefix)
 
     def has(self, field: str) -> bool:
         """Whether the field was sent with a value (null counts as absent)."""
+        self._check_declared(field)
         return self._data.get(field) is not None
 
     def _name(self, field: str) -> str:
         return f"{self._prefix}{field}"
 
+    def _check_declared(self, field: str) -> None:
+        if field not in self._accepts:
+            raise RuntimeError(f"{self._name(field)} is read but not declared in accepts={self._accepts}")
+
     def _get(self, field: str, required: bool) -> Any:
+        self._check_declared(field)
         value = self._data.get(field, _MISSING)
         if value is _MISSING or value is None:
             if required:
@@ -155,11 +189,27 @@ class Body:
             raise InvalidField(self._name(field), f"must hold strings of 1 to {max_length} characters")
         return value
 
-    def object(self, field: str) -> Body:
+    def object(self, field: str, *, accepts: Collection[str]) -> Body:
+        """A nested object, that takes the fields `accepts` (its unknown ones named dotted)."""
         value = self._get(field, True)
         if not isinstance(value, dict):
             raise InvalidField(self._name(field), f"must be an object, not {_json_type(value)}")
-        return Body(value, prefix=f"{self._name(field)}.")
+        return Body(value, accepts, prefix=f"{self._name(field)}.")
+
+
+def _unknown_fields(names: list[str], accepts: tuple[str, ...], prefix: str) -> InvalidField:
+    """400 `unknown_field` naming the fields (sorted; the first ten, each cut at 100 characters)
+    and the ones the call takes."""
+    shown = [n if len(n) <= _NAME_SHOWN else f"{n[:_NAME_SHOWN]}…" for n in names[:_NAMED_UNKNOWN]]
+    field = ", ".join(shown)
+    if len(names) > _NAMED_UNKNOWN:
+        field += f" and {len(names) - _NAMED_UNKNOWN} more"
+    verb = "is not a field" if len(names) == 1 else "are not fields"
+    if not accepts:
+        takes = f"{prefix[:-1]} takes no field" if prefix else "it takes no body"
+    else:
+        takes = f"{prefix[:-1] if prefix else 'it'} takes: {', '.join(accepts)}"
+    return InvalidField(field, f"{verb} this call takes ({takes})", "unknown_field")
 
 
 class Query:

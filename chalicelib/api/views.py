@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core.clock import iso
@@ -20,8 +22,8 @@ from chalicelib.domain.models import (
     SecurityPolicy,
     User,
 )
-from chalicelib.services.files import DownloadTicket, UploadTicket
-from chalicelib.services.messages import Messages
+from chalicelib.services.files import DownloadTicket
+from chalicelib.services.messages import ChatSummary, Messages
 from chalicelib.services.signin import IssuedChallenge, SignIn
 from chalicelib.services.two_factor import ChallengePassed
 
@@ -179,6 +181,14 @@ def member_view(membership: Membership, user: User) -> dict[str, Any]:
     }
 
 
+def chat_summary_view(chat: ChatSummary) -> dict[str, Any]:
+    """One of the caller's private chats (`GET /chats`)."""
+    return {
+        "user": {"id": chat.user.id, "name": chat.user.name, "email": chat.user.email},
+        "last_message_at": iso(chat.last_message_at),
+    }
+
+
 def file_view(file: File) -> dict[str, Any]:
     return {"id": file.id, "filename": file.filename, "content_type": file.content_type, "size": file.size}
 
@@ -204,14 +214,31 @@ def posted_message_view(messages: Messages) -> dict[str, Any]:
     return message_view(message, messages.authors, messages.files)
 
 
-def upload_view(ticket: UploadTicket) -> dict[str, Any]:
+def presigned_upload_view(
+    resource: str,
+    resource_id: str,
+    url: str,
+    expires_at: datetime,
+    *,
+    content_type: str,
+    size: int | None,
+    extras: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every presigned upload, whatever the resource (API.md §0): `{<resource>_id, upload_url,
+    method: "PUT", headers, expires_at}` and the route's own extras. The client sends exactly
+    `headers` with the bytes: they are the headers the URL signs besides Host, which our
+    presigned PUTs (repositories' `presign_put`) make Content-Type and, when the size is
+    declared, Content-Length (S3 refuses an upload of another type or size)."""
+    headers = {"Content-Type": content_type}
+    if size is not None:
+        headers["Content-Length"] = str(size)
     return {
-        "file_id": ticket.file.id,
-        "upload_url": ticket.url,
+        f"{resource}_id": resource_id,
+        "upload_url": url,
         "method": "PUT",
-        "headers": ticket.headers,
-        "expires_at": iso(ticket.expires_at),
-        "file": file_view(ticket.file),
+        "headers": headers,
+        "expires_at": iso(expires_at),
+        **(extras or {}),
     }
 
 
@@ -220,10 +247,14 @@ def download_view(ticket: DownloadTicket) -> dict[str, Any]:
 
 
 def import_view(record: ImportRecord) -> dict[str, Any]:
+    """An import; a drop refused at intake shows its metadata as given (`options`, text) and
+    its `mode` as given, not the defaults a refused value fell back to."""
+    given = record.given_options
     return {
         "id": record.id,
         "status": record.status,
-        "mode": record.mode,
+        "mode": (given or {}).get("mode") or record.mode,
+        "options": given,
         "send_invites": record.send_invites,
         "dry_run": record.dry_run,
         "source": record.source,

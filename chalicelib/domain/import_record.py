@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 COUNT_NAMES = ("rows", "created", "updated", "skipped", "activated", "deactivated", "failed")
+GIVEN_OPTION_CHARS = 100  # of each metadata value kept on a refused drop's record
 
 
 @dataclass(frozen=True)
@@ -35,11 +36,15 @@ class ImportRecord:
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNT_NAMES, 0))
     checkpoint: Checkpoint = Checkpoint()
     object_etag: str | None = None
+    object_version: str | None = None  # the S3 version it reads (a versioned bucket), else None
     job_id: str | None = None
     error: dict[str, str] | None = None  # why a whole file failed: {code, message}
     invited: bool = False  # the invitations of its new users went out (or are going)
     report_key: str | None = None
     finished_at: datetime | None = None
+    # A drop refused at intake: its metadata as given (mode, send-invites, dry-run, requested-by;
+    # text, each cut to GIVEN_OPTION_CHARS), so that its record shows what was asked, not defaults.
+    given_options: dict[str, str] | None = None
 
     @property
     def finished(self) -> bool:
@@ -53,3 +58,4 @@ class RowMarker:
     outcome: str
     user_id: str | None = None
     error: tuple[str, str] | None = None  # (code, message) of a failed row
+    reason: str = ""  # why a row that changed nothing did not (the report's reason column)

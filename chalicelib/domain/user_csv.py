@@ -55,7 +55,7 @@ import csv
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Final, NamedTuple, Protocol, TypeAlias
 
@@ -68,6 +68,7 @@ MAX_HEADING_BYTES: Final = 64 * 1024
 MAX_LINE_BYTES: Final = 1024 * 1024
 MAX_RECORD_LINES: Final = 100
 MAX_RECORD_BYTES: Final = 1024 * 1024
+GIVEN_EMAIL_CHARS: Final = 320  # of an Email cell kept as given (RFC 3696's longest address)
 
 
 class ByteStream(Protocol):
@@ -167,6 +168,14 @@ class UserRecord:
     values: dict[Field, str] = field(default_factory=dict)
     role: Role | None = None
     enabled: bool | None = None
+    given_email: str = field(default="", compare=False)  # the Email cell as the file gave it
+
+
+def email_as_given(value: str) -> str:
+    """An Email cell as the file gave it (trimmed), kept for the report: cut to GIVEN_EMAIL_CHARS
+    (a cell can be as long as a line), ending in "…" when cut."""
+    value = value.strip()
+    return value if len(value) <= GIVEN_EMAIL_CHARS else value[: GIVEN_EMAIL_CHARS - 1] + "…"
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,7 @@ class RowError:
     code: str
     message: str
     email: str = ""  # the row's normalized email, when it has a valid one
+    given_email: str = field(default="", compare=False)  # its Email cell as given, valid or not
 
 
 Outcome: TypeAlias = UserRecord | RowError
@@ -737,6 +747,15 @@ def _unterminated(line: _Line) -> RowError:
 
 
 def _validate(values: list[str], line: int, heading: Heading) -> Outcome:
+    """The row's record or error, carrying its Email cell as given (for a row of the wrong
+    field count, the cell in the Email heading's column, if the row has one)."""
+    outcome = _check_row(values, line, heading)
+    column = heading.fields.index(Field.EMAIL)
+    given = email_as_given(values[column]) if column < len(values) else ""
+    return replace(outcome, given_email=given) if given else outcome
+
+
+def _check_row(values: list[str], line: int, heading: Heading) -> Outcome:
     if len(values) != len(heading.fields):
         return RowError(
             line,

@@ -6,14 +6,16 @@ processors register here as they land. A prefix with no processor is logged and 
 raised: a poison message would otherwise loop to the dead-letter queue for nothing.
 
 Idempotency: S3 and SQS both deliver at least once, so every processor must be keyed by the
-object (bucket, key, version/etag) and change nothing the second time; this router itself keeps
-no state and has no side effect of its own.
+object (bucket, key, and the record's `versionId`, else its `sequencer`: a new PUT of the same
+bytes is a new object, a second delivery of one event is not) and change nothing the second
+time; this router itself keeps no state and has no side effect of its own.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -58,10 +60,30 @@ def _parse_record(record: Any) -> S3Object | None:
             size=int(s3["object"].get("size", 0)),
             etag=str(s3["object"].get("eTag", "")),
             event_name=str(record.get("eventName", "")),
+            version_id=_text(s3["object"].get("versionId"), unversioned="null"),
+            sequencer=_text(s3["object"].get("sequencer")),
+            event_time=_time(record.get("eventTime")),
         )
-    except (KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError, AttributeError):
         log.warning("S3 event record without bucket or key; dropped")
         return None
+
+
+def _text(value: Any, unversioned: str | None = None) -> str | None:
+    """A string field of the record; None when absent, empty, or S3's "null" version (an object
+    of a bucket whose versioning is off or suspended: a later PUT gets "null" too)."""
+    if not isinstance(value, str) or not value.strip() or value == unversioned:
+        return None
+    return value.strip()
+
+
+def _time(value: Any) -> datetime | None:
+    """The record's eventTime (ISO 8601, UTC: `2026-11-24T12:00:00.123Z`); None if unreadable."""
+    try:
+        at = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    return at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
 
 
 def _dispatch(s3_object: S3Object) -> bool:

@@ -1,10 +1,17 @@
-"""Domains (tenants): one META item each."""
+"""Domains (tenants): one META item each, and one listing entry each in the operator's list
+(`PLATFORM#DOMAINS` / `<created_at>#<domain>`, with GSI2 keys `PLATFORM#DOMAINS#<status>` / the
+same sort key): "every domain, newest first" is one Query of that partition, "the domains of a
+status" one Query of GSI2, and neither reads anything else of the table. The entry is written in
+the transaction that provisions the domain; a change of status moves it (`status_change_ops`)
+in the transaction that changes the META item."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from chalicelib.core.clock import iso_ms
+from chalicelib.core.cursors import Key
 from chalicelib.domain.models import Billing, Domain, DomainStatus, Plan, SecurityPolicy, TwoFactorMethod
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
@@ -26,6 +33,61 @@ class DomainRepository:
     def create_op(self, domain: Domain) -> dict[str, Any]:
         """The Put of a new domain; its condition fails if the name is taken."""
         return self._table.put_op(self.to_item(domain), ITEM_IS_NEW)
+
+    # --- the operator's list of domains (issue 14) ------------------------------------------------
+
+    def listing_op(self, domain: Domain) -> dict[str, Any]:
+        """The Put of a domain's listing entry, in the transaction that provisions it."""
+        return self._table.put_op(self.listing_item(domain), ITEM_IS_NEW)
+
+    def status_change_ops(self, domain: Domain, status: DomainStatus) -> list[dict[str, Any]]:
+        """A change of status as one transaction's operations: the META item (if its status is
+        still the one read) and the listing entry, moved to the new status's GSI2 partition
+        (a Put: an entry missing for any reason is written again whole)."""
+        meta = self._table.update_op(
+            *self.key(domain.name),
+            "SET #status = :to",
+            {":to": status.value, ":from": domain.status.value},
+            condition="#status = :from",
+            names={"#status": "status"},
+        )
+        moved = replace(domain, status=status)
+        return [meta, self._table.put_op(self.listing_item(moved))]
+
+    def page(
+        self, status: DomainStatus | None, limit: int, start_key: Key | None
+    ) -> tuple[list[Domain], Key | None]:
+        """A page of domains, newest first (of one status, when given): one Query of the
+        listing, one BatchGetItem of the page's META items (a domain whose META is gone, being
+        purged, is left out)."""
+        if status is None:
+            page = self._table.query(
+                keys.platform_domains_pk(), newest_first=True, limit=limit, start_key=start_key
+            )
+        else:
+            page = self._table.query(
+                keys.platform_domains_by_status_gsi2pk(status.value),
+                index="gsi2",
+                newest_first=True,
+                limit=limit,
+                start_key=start_key,
+            )
+        wanted = [self.key(item["domain"]) for item in page.items]
+        found = self._table.batch_get(wanted) if wanted else {}
+        return [self.from_item(found[k]) for k in wanted if k in found], page.last_key
+
+    @staticmethod
+    def listing_item(domain: Domain) -> Item:
+        sk = keys.platform_domain_sk(iso_ms(domain.created_at), domain.name)
+        return {
+            "pk": keys.platform_domains_pk(),
+            "sk": sk,
+            "type": "domain_listing",
+            "domain": domain.name,
+            "status": domain.status.value,
+            "gsi2pk": keys.platform_domains_by_status_gsi2pk(domain.status.value),
+            "gsi2sk": sk,
+        }
 
     @staticmethod
     def to_item(domain: Domain) -> Item:

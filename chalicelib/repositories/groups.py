@@ -74,6 +74,16 @@ class GroupRepository:
         pairs = zip(group_keys, memberships, strict=True)
         return [(self.from_item(found[k]), m) for k, m in pairs if k in found], page.last_key
 
+    def page_of_members(
+        self, domain: str, group_id: str, limit: int, start_key: dict[str, Any] | None
+    ) -> tuple[list[Membership], dict[str, Any] | None]:
+        """A page of a group's memberships, by user id (ids sort by creation time: the users who
+        joined the domain first come first): one Query of the group's partition."""
+        page = self._table.query(
+            keys.group_pk(domain, group_id), sk_prefix=keys.MEMBER_PREFIX, limit=limit, start_key=start_key
+        )
+        return [self.membership_from_item(i) for i in page.items], page.last_key
+
     def member_of(self, domain: str, user_id: str, group_ids: list[str]) -> set[str]:
         """Which of these groups the user is a member of (one BatchGetItem per 100 groups)."""
         wanted = {gid: (keys.group_pk(domain, gid), keys.member_sk(user_id)) for gid in group_ids}

@@ -12,12 +12,15 @@ uploaded file as a stream, the report).
   A row that created the user has no such item: the user's EMAIL item (`D#<d>#E#<email>` /
   `EMAIL`) carries `import_id` and `import_line` instead; it is the row's claim on the email,
   written first and only if the email has no owner;
-- `D#<d>#IMPORTOBJ#<sha256(bucket/key/etag)>` / `META`: which import an S3 object started.
+- `D#<d>#IMPORTOBJ#<sha256(bucket/key/version:<versionId>)>` (or `.../sequencer:<sequencer>`
+  where the bucket is not versioned; `bucket/key/<etag>` for an event record with neither) /
+  `META`: which import an S3 object started, so that a second delivery of its event is known.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +37,12 @@ from chalicelib.repositories.timestamps import parse_ms
 MARKER_LIFETIME = timedelta(days=30)
 CREATED_BY_IMPORT, CREATED_BY_LINE = "import_id", "import_line"  # on the EMAIL item of a new user
 MULTIPART_MIN_BYTES = 5 * 1024 * 1024
+MAX_REASON_CHARS = 300  # of a row marker's reason
+
+
+class ObjectReplaced(Exception):
+    """The object at an import's key is no longer the one the import started with (a later PUT
+    at the same key, on a bucket that is not versioned): S3 refused the read's If-Match."""
 
 
 @dataclass(frozen=True)
@@ -98,12 +107,27 @@ class ImportRepository:
     # --- the S3 object's claim -----------------------------------------------------------------------
 
     @staticmethod
-    def object_identity(bucket: str, key: str, etag: str) -> str:
-        return hashlib.sha256(f"{bucket}/{key}/{etag.strip(chr(34))}".encode()).hexdigest()
+    def object_identity(
+        bucket: str, key: str, version_id: str | None, sequencer: str | None, etag: str
+    ) -> str:
+        """One object among all those ever put at its key: its version, else its event's
+        sequencer; the ETag (the bytes: a re-drop of the same file is the same) only for an
+        event record with neither, as every import was identified before issue 14."""
+        if version_id:
+            which = f"version:{version_id}"
+        elif sequencer:
+            which = f"sequencer:{sequencer}"
+        else:
+            which = etag.strip(chr(34))
+        return hashlib.sha256(f"{bucket}/{key}/{which}".encode()).hexdigest()
 
-    def object_claim_op(self, domain: str, identity: str, import_id: str) -> dict[str, Any]:
+    def object_claim_op(
+        self, domain: str, identity: str, import_id: str, described: dict[str, str | None]
+    ) -> dict[str, Any]:
+        """The claim of an object, naming the import it started and (for the logs of a second
+        delivery) the object as its event described it: key, version, sequencer."""
         item = {"pk": keys.import_object_pk(domain, identity), "sk": keys.META, "import_id": import_id}
-        return self._table.put_op({**item, "type": "import_object"}, ITEM_IS_NEW)
+        return self._table.put_op({**described, **item, "type": "import_object"}, ITEM_IS_NEW)
 
     def claimed_by(self, domain: str, identity: str) -> str | None:
         item = self._table.get(keys.import_object_pk(domain, identity), keys.META)
@@ -140,7 +164,12 @@ class ImportRepository:
             if marker:
                 error = (marker["error_code"], marker["error_message"]) if marker.get("error_code") else None
                 markers[email] = RowMarker(
-                    import_id, int(marker["line"]), marker["outcome"], marker.get("user_id"), error
+                    import_id,
+                    int(marker["line"]),
+                    marker["outcome"],
+                    marker.get("user_id"),
+                    error,
+                    str(marker.get("reason") or ""),
                 )
         return owners, markers
 
@@ -160,6 +189,7 @@ class ImportRepository:
             "user_id": marker.user_id,
             "error_code": marker.error[0] if marker.error else None,
             "error_message": marker.error[1] if marker.error else None,
+            "reason": marker.reason[:MAX_REASON_CHARS] or None,  # our own words, never the file's
             "ttl": epoch(now + MARKER_LIFETIME),
         }
 
@@ -238,6 +268,8 @@ class ImportRepository:
             "chunks_done": checkpoint.chunk,
             "errors_kept": checkpoint.errors_kept,
             "object_etag": record.object_etag,
+            "object_version": record.object_version,
+            "given_options": record.given_options,
             "job_id": record.job_id,
             "error": record.error,
             "invited": record.invited,
@@ -268,6 +300,8 @@ class ImportRepository:
                 errors_kept=int(item.get("errors_kept", 0)),
             ),
             object_etag=item.get("object_etag"),
+            object_version=item.get("object_version"),
+            given_options=item.get("given_options"),
             job_id=item.get("job_id"),
             error=item.get("error"),
             invited=bool(item.get("invited")),
@@ -298,28 +332,52 @@ class ImportFiles:
         # Not under imports/: the bucket's notification must not hear the reports.
         return f"import-reports/{domain}/{import_id}/"
 
-    def head(self, key: str) -> dict[str, Any] | None:
+    def head(self, key: str, version_id: str | None = None) -> dict[str, Any] | None:
+        """The object's size, ETag, metadata and last change (the version asked, else the
+        object at the key now); None when there is none."""
         from botocore.exceptions import ClientError
 
+        params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
         try:
-            answer = self._s3.head_object(Bucket=get_settings().bucket, Key=key)
+            answer = self._s3.head_object(**params)
         except ClientError:
             return None
         return {
             "size": int(answer.get("ContentLength", 0)),
             "etag": str(answer.get("ETag", "")).strip('"'),
             "metadata": {k.lower(): v for k, v in (answer.get("Metadata") or {}).items()},
+            "last_modified": answer.get("LastModified"),
         }
 
-    def open(self, key: str, offset: int = 0, etag: str | None = None) -> Any:
-        """The object's bytes from `offset`, as a stream (never read whole); `etag` pins the
-        version the import started with."""
+    def open(self, key: str, offset: int = 0, etag: str | None = None, version_id: str | None = None) -> Any:
+        """The object's bytes from `offset`, as a stream (never read whole); `version_id` (a
+        versioned bucket) or `etag` pins the object the import started with: a later PUT at
+        the key raises ObjectReplaced rather than be read in its place."""
+        from botocore.exceptions import ClientError
+
         params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key}
         if offset:
             params["Range"] = f"bytes={offset}-"
+        if version_id:
+            params["VersionId"] = version_id
         if etag:
             params["IfMatch"] = f'"{etag}"'  # the ETag as S3 quotes it
-        return self._s3.get_object(**params)["Body"]
+        try:
+            return self._s3.get_object(**params)["Body"]
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "412"):
+                raise ObjectReplaced(key) from None
+            if code not in ("InvalidRange", "416") or not offset:
+                raise
+        # A range from the object's end (a step that ended with the file's last chunk): nothing
+        # more to read, if the object is still the one the import started with.
+        head = self.head(key, version_id)
+        if head is None or (etag and head["etag"] != etag):
+            raise ObjectReplaced(key)
+        return io.BytesIO(b"")
 
     def presign_put(self, key: str, expires_in: int, size: int | None) -> str:
         params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key, "ContentType": "text/csv"}

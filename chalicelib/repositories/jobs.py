@@ -1,5 +1,11 @@
 """Background jobs: a META item per job (`D#<d>#JOB#<id>`), and the SQS jobs queue.
 
+Every job carries GSI2 keys (`D#<d>#JOBS` / `<id>`: the domain's jobs, newest first read
+backwards, ids sorting by creation time) and GSI3 keys (`D#<d>#JOBS#<status>` / `<id>`: those of
+one status). Every write of a job is a Put of the whole item, its keys computed from its status,
+so a change of status moves the job between GSI3 partitions in that same write: no filter ever
+reads jobs of another status.
+
 A job's progress is saved with a condition on the checkpoint it started from, so that of two
 deliveries of the same step only one moves the job on (the other finds the condition false and
 stops): that is what makes the runners safe under SQS's at-least-once delivery."""
@@ -14,6 +20,7 @@ from typing import Any
 from chalicelib.core import aws
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.core.config import get_settings
+from chalicelib.core.cursors import Key
 from chalicelib.domain.jobs import Job
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
@@ -47,6 +54,17 @@ class JobRepository:
         )
         self._table.put(self._to_item(job), condition)
 
+    def page(
+        self, domain: str, status: str | None, limit: int, start_key: Key | None
+    ) -> tuple[list[Job], Key | None]:
+        """A page of the domain's jobs, newest first; with `status`, of that status only."""
+        if status is None:
+            pk, index = keys.domain_jobs_gsi2pk(domain), "gsi2"
+        else:
+            pk, index = keys.domain_jobs_by_status_gsi3pk(domain, status), "gsi3"
+        page = self._table.query(pk, index=index, newest_first=True, limit=limit, start_key=start_key)
+        return [self._from_item(i) for i in page.items], page.last_key
+
     @staticmethod
     def _to_item(job: Job) -> Item:
         return {
@@ -66,6 +84,10 @@ class JobRepository:
             "created_at": iso_ms(job.created_at),
             "updated_at": iso_ms(job.updated_at),
             "ttl": epoch(job.updated_at + KEEP_FINISHED_JOBS) if job.finished else None,
+            "gsi2pk": keys.domain_jobs_gsi2pk(job.domain),
+            "gsi2sk": job.id,
+            "gsi3pk": keys.domain_jobs_by_status_gsi3pk(job.domain, job.status),
+            "gsi3sk": job.id,
         }
 
     @staticmethod

@@ -94,7 +94,7 @@ def two_factor_roster_pk(domain: str, enrolment: str) -> str:
 
 
 def user_search_pk(domain: str) -> str:
-    """Three entries a user (first name, last name, email), for prefix search."""
+    """Four entries a user (first name, last name, email, full name), for prefix search."""
     return f"D#{domain}#USEARCH"
 
 
@@ -218,3 +218,38 @@ def import_marker_sk(import_id: str) -> str:
 def admins_pk(domain: str) -> str:
     """The admins of a domain (sparse: only admins have an entry), by status then name."""
     return f"D#{domain}#ADMINS"
+
+
+# --- lists (issue 14) -----------------------------------------------------------------------------
+def platform_domains_pk() -> str:
+    """The operator's list of every domain: one listing entry a domain, by creation time. The
+    one partition above the tenants (it names no domain: it lists them)."""
+    return "PLATFORM#DOMAINS"
+
+
+def platform_domains_by_status_gsi2pk(status: str) -> str:
+    """GSI2 on a domain's listing entry: the domains of one status, by creation time."""
+    return f"PLATFORM#DOMAINS#{status}"
+
+
+def platform_domain_sk(created_at_iso_ms: str, domain: str) -> str:
+    return f"{created_at_iso_ms}#{domain}"
+
+
+def domain_jobs_gsi2pk(domain: str) -> str:
+    """GSI2 on a job: the jobs of a domain, by id (ids sort by creation time)."""
+    return f"D#{domain}#JOBS"
+
+
+def domain_jobs_by_status_gsi3pk(domain: str, status: str) -> str:
+    """GSI3 on a job: the jobs of a domain in one status, by id; the job's Put moves it."""
+    return f"D#{domain}#JOBS#{status}"
+
+
+def user_chats_gsi1pk(domain: str, user_id: str) -> str:
+    """GSI1 on a "chat of a user" item: the user's chats, by the time of their last message."""
+    return f"D#{domain}#U#{user_id}#CHATS"
+
+
+def user_chat_gsi1sk(last_message_at_iso_ms: str, other_user_id: str) -> str:
+    return f"{last_message_at_iso_ms}#{other_user_id}"

@@ -145,15 +145,24 @@ class UserRepository:
         )
 
 
-SEARCH_KINDS = ("first", "last", "email")
+# The order in which a user matched by several entries is kept once: at the first kind matching.
+SEARCH_KINDS = ("first", "last", "email", "full")
+
+
+def search_text(text: str) -> str:
+    """Text as a search compares it: lower-cased, runs of whitespace made one space, trimmed
+    ("  Bo   Ng " → "bo ng"); both the entries' tokens and the query's prefix go through it."""
+    return " ".join(text.split()).lower()
 
 
 def search_tokens(user: User) -> dict[str, str]:
-    """What a prefix search matches: first name, last name and email, lower-cased."""
+    """What a prefix search matches: first name, last name, email, and the full name as people
+    type it (first then last), each as `search_text` makes it."""
     return {
-        "first": user.first_name.strip().lower(),
-        "last": user.last_name.strip().lower(),
+        "first": search_text(user.first_name),
+        "last": search_text(user.last_name),
         "email": user.email.lower(),
+        "full": search_text(f"{user.first_name} {user.last_name}"),
     }
 
 
@@ -175,10 +184,10 @@ class UserIndexRepository:
       domain's notices, such as an import's report);
     - the 2FA rosters, `D#<d>#TFA#<enrolled|not_enrolled>` / the roster's sort key: every user
       once, under their enrolment (the `two_factor` filter, with or without a status);
-    - search entries, `D#<d>#USEARCH` / `<token>#<kind>#<id>`, three a user (first name, last
-      name, email), each carrying all three tokens, the status and the enrolment, so that a
-      prefix Query returns every match, and a user matched twice is kept once (at the first
-      kind that matches).
+    - search entries, `D#<d>#USEARCH` / `<token>#<kind>#<id>`, four a user (first name, last
+      name, email, and the full name "first last"), each carrying all four tokens, the status
+      and the enrolment, so that a prefix Query returns every match, and a user matched
+      several times is kept once (at the first kind that matches, in SEARCH_KINDS' order).
     """
 
     def __init__(self, table: Table) -> None:
@@ -275,8 +284,10 @@ class UserIndexRepository:
         start_key: dict[str, Any] | None,
         two_factor: str | None = None,
     ) -> tuple[list[str], dict[str, Any] | None]:
-        """User ids whose first name, last name or email starts with `prefix`, each once, in the
-        order of the matched token; reads on until `limit` are found or the prefix is exhausted."""
+        """User ids whose first name, last name, email or full name starts with `prefix`, each
+        once, in the order of the matched token; reads on until `limit` are found or the prefix
+        is exhausted."""
+        prefix = search_text(prefix)
         found: list[str] = []
         pk = keys.user_search_pk(domain)
         while True:

@@ -150,6 +150,26 @@ class GroupService:
 
     # --- members -----------------------------------------------------------------------------
 
+    def list_members(
+        self, principal: Principal, group_id: str, limit: int, cursor: str | None
+    ) -> tuple[list[tuple[Membership, User]], str | None]:
+        """A group's members, by user id, to its members and domain admins (anyone else: 404, as
+        for the group): one Query of the group's memberships, one BatchGetItem of their
+        profiles. A user whose deletion has begun is left out (the deletion removes the
+        membership); the page then holds fewer items, and its cursor goes on from there."""
+        group = self.access(principal, group_id).group
+        partition = keys.group_pk(group.domain, group.id)
+        scope = cursor_scope("group_members", group.domain, group.id)
+        start = decode_cursor(cursor, "pk", partition, scope=scope)
+        memberships, last = self._groups.page_of_members(group.domain, group.id, limit, start)
+        users = {u.id: u for u in self._users.get_many(group.domain, [m.user_id for m in memberships])}
+        pairs = [
+            (m, users[m.user_id])
+            for m in memberships
+            if m.user_id in users and not users[m.user_id].deletion_requested
+        ]
+        return pairs, encode_cursor(last, scope=scope)
+
     def set_member(
         self, principal: Principal, group_id: str, read_change: Callable[[], MemberChange]
     ) -> MemberSet:

@@ -12,17 +12,29 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import NotFound
 from chalicelib.core.log import get_logger
 from chalicelib.domain.models import Principal
+from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ConditionFailed
 from chalicelib.repositories.jobs import Job, JobQueue, JobRepository
 
 log = get_logger(__name__)
+
+
+class JobStatus(StrEnum):
+    """The statuses a job goes through (the `status` filter of `GET /admin/jobs`)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,22 @@ class JobService:
         if job is None:
             raise NotFound("There is no such job in this domain.", "job_not_found")
         return job
+
+    def list_jobs(
+        self, principal: Principal, status: JobStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Job], str | None]:
+        """The domain's jobs, newest first; with `status`, those of that status (their own index
+        partition: the filter reads only the jobs it answers)."""
+        domain = principal.domain
+        status_value = status.value if status else None
+        scope = cursor_scope("admin_jobs", domain, status=status_value)
+        if status_value is None:
+            start = decode_cursor(cursor, "gsi2pk", keys.domain_jobs_gsi2pk(domain), scope=scope)
+        else:
+            partition = keys.domain_jobs_by_status_gsi3pk(domain, status_value)
+            start = decode_cursor(cursor, "gsi3pk", partition, scope=scope)
+        jobs, last = self._jobs.page(domain, status_value, limit, start)
+        return jobs, encode_cursor(last, scope=scope)
 
     def find(self, domain: str, job_id: str) -> Job | None:
         return self._jobs.get(domain, job_id)

@@ -4,19 +4,22 @@ caller and another user of the domain.
 
 A message is written in one transaction with what must hold or change with it: the poster's
 membership (still a member), one attachment item per file it carries (so the file's readers can
-be found from the file), and, for a chat, both users' "chat of a user" items.
+be found from the file), and, for a chat, both users' "chat of a user" items (with their place in
+each user's list of chats, most recent first: `GET /chats`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import BadRequest, Conflict, InvalidField, NotFound
 from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus
+from chalicelib.repositories import keys
 from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository
@@ -54,6 +57,22 @@ class Messages:
     authors: dict[str, User]
     files: dict[str, File]
     next_cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatSummary:
+    """One of the caller's private chats, as `GET /chats` shows it: the other user and the time
+    of the chat's last message."""
+
+    user: User
+    last_message_at: datetime
+
+
+class _NewerMessageFirst(Conflict):
+    """A later message of the same chat committed first: its time stays the chat's last."""
+
+    def __init__(self) -> None:
+        super().__init__("A later message of this chat was posted at the same moment.", "concurrent_change")
 
 
 class MessageService:
@@ -113,10 +132,37 @@ class MessageService:
             )
         conversation = Conversation.of_chat(principal.domain, principal.user.id, other.id)
         message, files = self._compose(principal, conversation, new)
+        domain, me, at = principal.domain, principal.user.id, message.created_at
         tx = Transaction(self._table)
-        tx.add(*self._chats.touch_ops(principal.domain, principal.user.id, other.id, message.created_at))
-        self._commit(tx, message)
+        tx.add(*self._chats.touch_ops(domain, me, other.id, at), on_condition_failed=_NewerMessageFirst())
+        try:
+            self._commit(tx, message)
+        except _NewerMessageFirst:
+            # Two posts at once, the later committed first: post this one without moving the
+            # chat's last_message_at (and its place in both users' lists) back in time.
+            tx = Transaction(self._table)
+            tx.add(*self._chats.keep_ops(domain, me, other.id, at))
+            self._commit(tx, message)
         return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
+
+    def list_chats(
+        self, principal: Principal, limit: int, cursor: str | None
+    ) -> tuple[list[ChatSummary], str | None]:
+        """The caller's private chats, most recent first: one Query of the caller's chat index,
+        one BatchGetItem of the other users' profiles (100 a call). A chat whose other user is
+        being deleted is left out (the deletion destroys it); the page then holds fewer items,
+        and its cursor goes on from where it ended."""
+        domain, me = principal.domain, principal.user.id
+        scope = cursor_scope("my_chats", domain, me)
+        start = decode_cursor(cursor, "gsi1pk", keys.user_chats_gsi1pk(domain, me), scope=scope)
+        entries, last = self._chats.page_of_user(domain, me, limit, start)
+        others = {u.id: u for u in self._users.get_many(domain, [e.other_id for e in entries])}
+        chats = [
+            ChatSummary(others[e.other_id], e.last_message_at)
+            for e in entries
+            if e.other_id in others and not others[e.other_id].deletion_requested
+        ]
+        return chats, encode_cursor(last, scope=scope)
 
     def list_chat(self, principal: Principal, user_id: str, limit: int, cursor: str | None) -> Messages:
         other = self._chat_partner(principal, user_id)

@@ -1,4 +1,5 @@
-"""The operator's use cases: provision a domain, read one. Guarded by the platform key."""
+"""The operator's use cases: provision a domain, read one, list them. Guarded by the platform
+key."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from chalicelib.core import aws, ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
+from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import Conflict, NotFound, Unauthorized
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
@@ -25,6 +27,7 @@ from chalicelib.domain.models import (
     User,
     UserStatus,
 )
+from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
@@ -113,9 +116,9 @@ class PlatformService:
             raise Unauthorized("The X-Platform-Key header is missing or wrong.", "invalid_platform_key")
 
     def provision(self, request: ProvisionRequest) -> Provisioned:
-        """Domain, first admin (with the admin's list entries), the two pre-shipped default groups
-        with the admin in them, and the audit entry: one TransactWriteItems, so a domain exists
-        whole or not at all."""
+        """Domain, its entry in the operator's list, first admin (with the admin's list entries),
+        the two pre-shipped default groups with the admin in them, and the audit entry: one
+        TransactWriteItems, so a domain exists whole (and listed) or not at all."""
         rules.check_domain_name(request.domain)
         terms = rules.domain_terms(request.plan, request.billing, request.hipaa, request.seats)
         email = rules.normalize_email(request.admin.email, "admin.email")
@@ -168,7 +171,7 @@ class PlatformService:
                 "admin_id": admin.id,
             },
         )
-        operations = [self._domains.create_op(domain)]
+        operations = [self._domains.create_op(domain), self._domains.listing_op(domain)]
         operations += self._users.create_ops(admin, self._hasher.hash(request.admin.password))
         operations += self._index.put_ops(admin)
         for group in groups:
@@ -188,3 +191,17 @@ class PlatformService:
         if domain is None:
             raise NotFound(f"There is no domain {name}.", "domain_not_found")
         return domain
+
+    def list_domains(
+        self, status: DomainStatus | None, limit: int, cursor: str | None
+    ) -> tuple[list[Domain], str | None]:
+        """Every domain, newest first; with `status`, those of that status (another partition of
+        the list's index, so the filter reads only what it answers)."""
+        scope = cursor_scope("platform_domains", status=status.value if status else None)
+        if status is None:
+            start = decode_cursor(cursor, "pk", keys.platform_domains_pk(), scope=scope)
+        else:
+            partition = keys.platform_domains_by_status_gsi2pk(status.value)
+            start = decode_cursor(cursor, "gsi2pk", partition, scope=scope)
+        domains, last = self._domains.page(status, limit, start)
+        return domains, encode_cursor(last, scope=scope)

@@ -17,14 +17,14 @@ from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
 from chalicelib.domain.models import AuditEntry, AuthProvider, Enrolment, Principal, Role, User, UserStatus
-from chalicelib.notifications.email import Email, EmailSender
+from chalicelib.notifications.email import INVITATION, EmailSender
 from chalicelib.repositories import keys
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.invites import Invite, InviteRepository
 from chalicelib.repositories.sessions import SessionRepository
-from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.repositories.users import UserIndexRepository, UserRepository, search_text
 from chalicelib.services import tokens
 from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.transaction import Transaction
@@ -114,7 +114,7 @@ class UserService:
         cursor: str | None,
         enrolment: Enrolment | None = None,
     ) -> tuple[list[User], str | None]:
-        prefix = query.strip().lower()
+        prefix = search_text(query)  # "  Bo   Ng" → "bo ng": a prefix of the full name too
         status_value = status.value if status else None
         enrolment_value = enrolment.value if enrolment else None
         domain = principal.domain
@@ -212,16 +212,13 @@ class UserService:
     def _send_invite(self, principal: Principal, user: User, token: str, now: datetime) -> InvitationSent:
         link = f"{get_settings().public_url}/accept-invite?token={token}"
         inviter = principal.user.name or principal.user.email
-        text = (
-            f"Hello {user.first_name or user.email},\n\n"
-            f"{inviter} invited you to the {user.domain} network on Office Chat.\n\n"
-            f"Set your password and sign in here:\n{link}\n\n"
-            f"The link works once and expires in 7 days. If you did not expect this, ignore this email."
+        email = INVITATION.render(
+            {"to": user.email, "name": user.first_name or user.email, "inviter": inviter}
+            | {"domain": user.domain, "link": link}
         )
-        subject = f"{inviter} invited you to {user.domain} on Office Chat"
         expires_at = now + INVITE_LIFETIME
         try:
-            self._mailer.send(Email(to=user.email, subject=subject, text=text))
+            self._mailer.send(email)
         except Exception:  # the invitation exists either way; the admin can send it again
             log.exception("invitation email not sent", extra={"fields": {"user_id": user.id}})
             return InvitationSent(sent=False, expires_at=expires_at)

@@ -159,12 +159,12 @@ def test_an_admin_uploads_a_csv_through_the_presigned_url(runner: Runner) -> Non
     assert started.status_code == 201, started.text
     ticket = started.json()
     import_id = ticket["import_id"]
-    assert ticket["upload_method"] == "PUT" and ticket["upload_headers"] == {"Content-Type": "text/csv"}
+    assert ticket["method"] == "PUT" and ticket["headers"] == {"Content-Type": "text/csv"}
     assert ticket["import"]["status"] == "pending" and ticket["import"]["requested_by"] == DEMO_ADMIN
     assert ticket["import"]["file"] == f"imports/demo/{import_id}.csv"
 
     # requests, with the signed Content-Type (urllib's default type would store the object empty)
-    put = requests.put(ticket["upload_url"], data=body, headers=ticket["upload_headers"], timeout=10)
+    put = requests.put(ticket["upload_url"], data=body, headers=ticket["headers"], timeout=10)
     assert put.status_code == 200, put.text
 
     details = _wait_until_finished(runner, admin, import_id)
@@ -190,12 +190,13 @@ def test_an_admin_uploads_a_csv_through_the_presigned_url(runner: Runner) -> Non
     report = requests.get(details["report_url"], timeout=10)
     assert report.status_code == 200, report.text
     rows = list(csv.DictReader(io.StringIO(report.content.decode("utf-8"))))
-    assert [(r["line"], r["email"], r["outcome"], r["error_code"]) for r in rows] == [
+    assert list(rows[0]) == ["line", "email", "outcome", "reason"]
+    assert [(r["line"], r["email"], r["outcome"], r["reason"]) for r in rows] == [
         ("2", ann, "created", ""),
         ("3", bo, "created", ""),
-        ("4", "", "failed", "invalid_email"),
-        ("5", ann, "failed", "duplicate_email"),
-        ("6", cy, "skipped", ""),
+        ("4", "not-an-email", "failed", 'The Email field "not-an-email" is not an email address.'),
+        ("5", ann.upper(), "failed", f"{ann} is already on line 2; the first row wins."),  # as given
+        ("6", cy, "skipped", "Enabled is FALSE, which never creates a user"),
     ]
 
     file_name = f"{import_id}.csv"

@@ -66,7 +66,7 @@ def walk_through_blocks(readme: str) -> list[Block]:
     for number, text in enumerate(re.findall(r"^```sh\n(.*?)^```$", section, re.M | re.S), start=1):
         block = Block(number, text)
         comments = [line[2:] for line in text.splitlines() if line.startswith("# ")]
-        block.answers = [c for c in comments if c.startswith(("{", "["))]
+        block.answers = [c for c in comments if c.startswith(('{"', "[", "{}"))]
         if CSV_HEADING in comments:
             after = comments[comments.index(CSV_HEADING) :]
             block.csv_lines = after[: next((i for i, c in enumerate(after) if "," not in c), len(after))]
@@ -76,7 +76,8 @@ def walk_through_blocks(readme: str) -> list[Block]:
 
 def json_answers(output: str) -> list[Any]:
     """Every JSON object or array printed, in order (curl prints them without newlines)."""
-    decoder, found, at = json.JSONDecoder(), [], 0
+    decoder, at = json.JSONDecoder(), 0
+    found: list[Any] = []
     while True:
         starts = [i for i in (output.find("{", at), output.find("[", at)) if i != -1]
         if not starts:
@@ -109,6 +110,7 @@ def check_answers(block: Block, output: str) -> None:
     answers, at = json_answers(output), 0
     for shown in block.answers:
         pairs = shown_pairs(shown)
+        assert pairs, f"block {block.number}: the README shows an answer with nothing to check: {shown}"
         while at < len(answers) and not all(holds(answers[at], k, v) for k, v in pairs):
             at += 1
         assert at < len(answers), (
@@ -176,6 +178,7 @@ def _shell_env(runner: ReadmeRunner) -> dict[str, str]:
 def _bash(script: str, runner: ReadmeRunner, timeout: float) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-c", script],
+        check=False,  # the caller reports the exit status with the output
         cwd=runner.work,
         env=_shell_env(runner),
         capture_output=True,

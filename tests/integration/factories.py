@@ -46,7 +46,7 @@ def set_domain_status(name: str, status: DomainStatus) -> None:
     domains = DomainRepository(Table())
     domain = domains.get(name)
     assert domain is not None
-    Table().put(DomainRepository.to_item(replace(domain, status=status)))
+    Table().transact(domains.status_change_ops(domain, status))  # META and the platform's listing
 
 
 def sent_emails() -> list[dict[str, Any]]:

@@ -772,3 +772,54 @@ def test_conditional_writes_racing_on_one_key_have_one_winner(aws_env: None) -> 
     with ThreadPoolExecutor(max_workers=6) as pool:
         wins = [key for won in pool.map(claim_every_key, range(6)) for key in won]
     assert sorted(wins) == sorted(keys)  # each key won once, none twice
+
+
+# --- S3 event notifications (patch_s3_events) ---------------------------------------------------
+
+
+def _s3_event_objects() -> list[dict[str, Any]]:
+    """The `s3.object` of every ObjectCreated record on the s3-events queue (received, deleted)."""
+    sqs = aws.sqs()
+    url = sqs.get_queue_url(QueueName="office-chat-s3-events")["QueueUrl"]
+    found: list[dict[str, Any]] = []
+    while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in batch:
+            body = json.loads(message["Body"])
+            found += [r["s3"]["object"] for r in body.get("Records", [])]
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    return found
+
+
+def test_two_puts_of_the_same_bytes_at_one_key_notify_twice_with_growing_sequencers(aws_env: None) -> None:
+    for metadata in ({"mode": "skip"}, {"mode": "update"}):
+        aws.s3().put_object(
+            Bucket="office-chat-files", Key="imports/acme/a.csv", Body=b"Email\n", Metadata=metadata
+        )
+    first, second = _s3_event_objects()
+    assert first["eTag"] == second["eTag"]  # the same bytes: the ETag cannot tell them apart
+    assert len(first["sequencer"]) == len(second["sequencer"]) == 16
+    int(first["sequencer"], 16)  # hex, as S3's
+    assert second["sequencer"] > first["sequencer"]
+    assert "versionId" not in first and "versionId" not in second  # the bucket is not versioned
+
+
+def test_a_versioned_bucket_notifies_the_version_of_each_put(aws_env: None) -> None:
+    s3 = aws.s3()
+    s3.put_bucket_versioning(Bucket="office-chat-files", VersioningConfiguration={"Status": "Enabled"})
+    versions = [
+        s3.put_object(Bucket="office-chat-files", Key="imports/acme/a.csv", Body=b"Email\n")["VersionId"]
+        for _ in range(2)
+    ]
+    notified = _s3_event_objects()
+    assert [o["versionId"] for o in notified] == versions and versions[0] != versions[1]
+    assert notified[1]["sequencer"] > notified[0]["sequencer"]
+
+
+def test_the_sequencer_grows_even_when_the_clock_does_not() -> None:
+    stuck = emulator._Sequencer(clock=lambda: 1_700_000_000_000_000_000)  # one nanosecond, always
+    made = [stuck.next() for _ in range(3)]
+    assert made == sorted(made) and len(set(made)) == 3
+    assert made[0] == f"{1_700_000_000_000_000:016X}"
+    back = iter([2_000_000_000_000_000_000, 1_000_000_000_000_000_000])  # the clock goes back
+    sequencer = emulator._Sequencer(clock=lambda: next(back))
+    assert sequencer.next() < sequencer.next()

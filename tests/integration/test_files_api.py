@@ -34,7 +34,8 @@ def test_an_upload_url_is_bound_to_the_declared_size_and_type(api: Api, clock: A
     assert response.status_code == 201
     answer = response.json_body
     file_id = answer["file_id"]
-    assert answer["method"] == "PUT" and answer["headers"] == {"Content-Type": "application/pdf"}
+    assert answer["method"] == "PUT"
+    assert answer["headers"] == {"Content-Type": "application/pdf", "Content-Length": "1234"}
     assert answer["expires_at"] == "2026-11-24T12:15:00Z"
     assert answer["file"] == {
         "id": file_id,
@@ -48,6 +49,8 @@ def test_an_upload_url_is_bound_to_the_declared_size_and_type(api: Api, clock: A
     assert unquote(url.path).endswith(f"/files/acme/{file_id}/Q3_resume_final_.pdf")
     assert params["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"] and params["X-Amz-Expires"] == ["900"]
     assert params["X-Amz-SignedHeaders"] == ["content-length;content-type;host"]
+    # `headers` are exactly the headers the URL signs (Host aside): the client sends just those
+    assert {*map(str.lower, answer["headers"]), "host"} == set(params["X-Amz-SignedHeaders"][0].split(";"))
     stored = Table().get(keys.file_pk("acme", file_id), keys.META)
     assert stored is not None
     assert {k: stored[k] for k in ("owner_id", "filename", "content_type", "size", "s3_key")} == {

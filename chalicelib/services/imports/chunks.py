@@ -30,7 +30,7 @@ from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import AppError, Conflict
 from chalicelib.domain.import_record import ImportRecord, RowMarker
-from chalicelib.domain.imports import ImportMode, Outcome, RowPlan, plan_row, seat_refused
+from chalicelib.domain.imports import ImportMode, Outcome, RowPlan, plan_row, seat_error, seat_refused
 from chalicelib.domain.models import Domain, Group, Role, User, UserStatus
 from chalicelib.domain.user_csv import RowError, UserRecord
 from chalicelib.repositories.domains import DomainRepository
@@ -154,16 +154,21 @@ class ChunkProcessor:
                 continue
             seen[outcome.email] = outcome.line
             if self._being_written(outcome.email, read):
-                plan.rows.append(Row(outcome.line, outcome.email, Outcome.FAILED, None, True))
+                plan.rows.append(
+                    Row(outcome.line, outcome.email, Outcome.FAILED, None, True, outcome.given_email)
+                )
                 plan.waiting.append(_New(plan.rows[-1], outcome, self._as_new(record, outcome)))
                 continue
             row_plan = self._plan_row(record, outcome, read)
             if row_plan.takes_seat:
                 if seats_free <= 0:
-                    row_plan = seat_refused(row_plan)
+                    row_plan = seat_refused(row_plan, domain.seats_total - seats_free, domain.seats_total)
                 else:
                     seats_free -= 1
-            plan.rows.append(Row(outcome.line, outcome.email, row_plan.outcome, row_plan.error, True))
+            given, reason = outcome.given_email, row_plan.reason
+            plan.rows.append(
+                Row(outcome.line, outcome.email, row_plan.outcome, row_plan.error, True, given, reason)
+            )
             self._sort(plan, record, plan.rows[-1], outcome, row_plan)
         return plan
 
@@ -261,7 +266,7 @@ class ChunkProcessor:
             row_plan = RowPlan(
                 Outcome.FAILED, None, None, ("concurrent_change", "The user changed at the same moment.")
             )
-        new.row.outcome, new.row.error = row_plan.outcome, row_plan.error
+        new.row.outcome, new.row.error, new.row.reason = row_plan.outcome, row_plan.error, row_plan.reason
         if row_plan.outcome not in (Outcome.SKIPPED, Outcome.FAILED):
             plan.changes.append((new.row, row_plan))
 
@@ -317,7 +322,7 @@ class ChunkProcessor:
             raise Conflict("The domain is gone.", "domain_gone")
         free = max(domain.seats_total - domain.seats_used, 0)
         for new in batch[free:]:
-            new.row.outcome, new.row.error = Outcome.FAILED, seat_refused_error()
+            new.row.outcome, new.row.error = Outcome.FAILED, seat_error(domain.seats_used, domain.seats_total)
         return domain.seats_total, batch[:free]
 
     # --- writes ----------------------------------------------------------------------------------
@@ -337,7 +342,11 @@ class ChunkProcessor:
             line, user = new.row.line, new.user
             items.append(self._imports.new_user_item(record.domain, record.id, line, user.id, user.email))
         invited = [u for u in users + done_before if u.status is UserStatus.INVITED]
-        invitations = self._inviter.prepare(record.domain, invited) if record.send_invites else Invitations()
+        invitations = (
+            self._inviter.prepare(record.domain, invited, record.requested_by)
+            if record.send_invites
+            else Invitations()
+        )
         self._imports.put_many(items + invitations.items)
         self._create_profiles(users)
         self._inviter.send(invitations)
@@ -393,7 +402,7 @@ class ChunkProcessor:
             tx.add(*self._joiner.join_ops(after, now, defaults=defaults))
         if plan.outcome is Outcome.DEACTIVATED:
             tx.add(self._invites.delete_op(record.domain, before.id))
-        marker = RowMarker(record.id, row.line, plan.outcome.value, before.id)
+        marker = RowMarker(record.id, row.line, plan.outcome.value, before.id, reason=plan.reason)
         tx.add(
             self._imports.marker_op(record.domain, row.email, marker, now), on_condition_failed=_AlreadyDone()
         )
@@ -425,31 +434,28 @@ def _bad_row(outcome: RowError, markers: dict[str, RowMarker], seen: dict[str, i
     claims = claims and (earlier is None or earlier.line == outcome.line)
     if claims:
         seen[outcome.email] = outcome.line
-    return Row(outcome.line, outcome.email, Outcome.FAILED, (outcome.code, outcome.message), claims)
+    error = (outcome.code, outcome.message)
+    return Row(outcome.line, outcome.email, Outcome.FAILED, error, claims, outcome.given_email)
 
 
 def _seen_before(outcome: UserRecord, markers: dict[str, RowMarker], seen: dict[str, int]) -> Row | None:
     """A row done before a crash (counted again as it was), or a duplicate of an earlier row."""
     email, line = outcome.email, outcome.line
     marker = markers.get(email)
+    given = outcome.given_email
     if marker is not None and marker.line == line:
         seen[email] = line
-        return Row(line, email, Outcome(marker.outcome), marker.error, True)
+        return Row(line, email, Outcome(marker.outcome), marker.error, True, given, marker.reason)
     first = marker.line if marker is not None else seen.get(email)
     if first is None:
         return None
     message = f"{email} is already on line {first}; the first row wins."
-    return Row(line, email, Outcome.FAILED, ("duplicate_email", message))
+    return Row(line, email, Outcome.FAILED, ("duplicate_email", message), False, given)
 
 
 def _row_user_id(record: ImportRecord, line: int) -> str:
     """The id of the user a row creates: the same every time the row is read."""
     return ids.derived_id(f"{record.domain}/{record.id}/{line}", int(record.created_at.timestamp() * 1000))
-
-
-def seat_refused_error() -> tuple[str, str]:
-    refused = seat_limit_reached()
-    return refused.code, refused.message
 
 
 def _active_admin(user: User) -> int:

@@ -2,9 +2,10 @@
 an operator's drop under `imports/<domain>/`, and the S3 event that both end in; the list, the
 details and the later invitations of imports.
 
-Idempotency of the S3 event (delivered at least once): the object's claim (`bucket/key/etag`)
-is written in one transaction with the import's record, once; a duplicate event finds the claim
-and only restarts a job that never started."""
+Idempotency of the S3 event (delivered at least once): the object's claim (bucket, key and the
+event's `versionId`, else its `sequencer`: one object among all those put at the key) is written
+in one transaction with the import's record, once; a duplicate event finds the claim, is logged
+as a duplicate of the import it names, and only restarts a job that never started."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import AppError, Conflict, NotFound, PayloadTooLarge
 from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
-from chalicelib.domain.import_record import ImportRecord
+from chalicelib.domain.import_record import GIVEN_OPTION_CHARS, ImportRecord
 from chalicelib.domain.imports import ImportMode
 from chalicelib.domain.models import DomainStatus, Principal
 from chalicelib.domain.s3_object import S3Object
@@ -151,7 +152,13 @@ class ImportService:
     # --- the S3 event ---------------------------------------------------------------------------
 
     def on_object(self, s3_object: S3Object) -> None:
-        """An object landed under imports/<domain>/: claim it once and start its job."""
+        """An object landed under imports/<domain>/: claim it once and start its job.
+
+        Every object is its own import (API.md §7), identified by its event's `versionId`, else
+        its `sequencer`: the same bytes dropped again at a key are a new import; a second delivery
+        of one event finds the claim and is logged as a duplicate. An object at an upload's key
+        (`POST /admin/imports`) is that upload's file only while the upload is pending: the first
+        object wins, and any later one at that key is logged as refused for that import."""
         parts = s3_object.key.split("/")
         if len(parts) != 3 or not parts[2] or not rules.DOMAIN_NAME.match(parts[1]):
             log.warning(
@@ -160,65 +167,155 @@ class ImportService:
             )
             return
         domain_name, name = parts[1], parts[2]
-        identity = ImportRepository.object_identity(s3_object.bucket, s3_object.key, s3_object.etag)
+        described = _described(s3_object)
+        if not s3_object.version_id and not s3_object.sequencer:
+            log.warning(
+                "S3 event record without versionId or sequencer: the import is identified by the "
+                "object's ETag, so the same bytes put again at this key count as a duplicate",
+                extra={"fields": {"domain": domain_name, **described}},
+            )
+        identity = ImportRepository.object_identity(
+            s3_object.bucket, s3_object.key, s3_object.version_id, s3_object.sequencer, s3_object.etag
+        )
         claimed = self._imports.claimed_by(domain_name, identity)
         if claimed is not None:
+            _log_duplicate(domain_name, described, claimed)
             self._restart_if_never_started(domain_name, claimed)
             return
-        head = self._files.head(s3_object.key)
+        head = self._files.head(s3_object.key, s3_object.version_id)
         if head is None:
-            log.warning("import object gone before it was read", extra={"fields": {"key": s3_object.key}})
+            log.warning("import object gone before it was read", extra={"fields": described})
             return
-        record = self._record_for(domain_name, name, s3_object, head)
-        refusal = self._refusal(record, head)
+        built = self._record_for(domain_name, name, s3_object, head, described)
+        if built is None:
+            return
+        record, refusal, upload = built
         if refusal is not None:
-            record = replace(record, status="failed", error=refusal, finished_at=self._clock.now())
+            record = replace(record, status="failed", error=refusal, finished_at=record.updated_at)
         else:
             record = replace(record, status="processing", job_id=ids.new_id())
         tx = Transaction(self._table)
-        tx.add(self._imports.object_claim_op(domain_name, identity, record.id))
-        pending = self._imports.get(domain_name, record.id) if record.source == "upload" else None
-        if pending is not None:
-            tx.add(self._imports.save_op(record, pending))
-        else:
-            tx.add(self._imports.create_op(record))
+        tx.add(self._imports.object_claim_op(domain_name, identity, record.id, described))
+        tx.add(self._imports.save_op(record, upload) if upload else self._imports.create_op(record))
         try:
             tx.commit()
-        except AppError:  # another delivery of this event claimed it first
-            log.info("import object already claimed", extra={"fields": {"key": s3_object.key}})
+        except AppError:  # another delivery of this event claimed it first, or bound the upload
+            self._lost_the_claim(domain_name, identity, described, upload)
             return
+        claim = {"domain": domain_name, **described, "import_id": record.id, "status": record.status}
+        log.info("import object claimed", extra={"fields": claim})
         if refusal is not None:
-            log.warning("import refused", extra={"fields": {"domain": domain_name, **refusal}})
+            fields = {"domain": domain_name, "import_id": record.id, **refusal}
+            log.warning("import refused", extra={"fields": fields})
             self._outcome.notify(record)
             return
         self._start_job(record)
 
-    def _record_for(self, domain: str, name: str, s3_object: S3Object, head: dict[str, Any]) -> ImportRecord:
-        """The upload's own record (the options chosen at POST /admin/imports), or a new one for
-        a drop, with the options of the object's metadata."""
+    def _record_for(
+        self,
+        domain: str,
+        name: str,
+        s3_object: S3Object,
+        head: dict[str, Any],
+        described: dict[str, str | None],
+    ) -> tuple[ImportRecord, dict[str, str] | None, ImportRecord | None] | None:
+        """The object's import record (not saved yet), why it is refused (None: it runs), and the
+        upload's record as read when the object is an upload's file; None when the object is at
+        an upload's key but not that upload's file (logged)."""
         now = self._clock.now()
+        replaced = _replaced(s3_object, head)
+        upload = self._upload_of(domain, name, s3_object.key)
+        if upload is not None:
+            if upload.status != "pending" or replaced:
+                _log_not_for_upload(upload, described, replaced)
+                return None
+            bound = replace(
+                upload, object_etag=head["etag"], object_version=s3_object.version_id, updated_at=now
+            )
+            return bound, self._refusal(bound, head), upload
+        if replaced:
+            gone, why = self._replaced_drop(domain, s3_object, now)
+            return gone, why, None
+        record, wrong = self._drop_record(domain, s3_object, head, now)
+        refusal = self._refusal(record, head) or wrong
+        if refusal is not None:  # its options as given, not the defaults they fell back to
+            record = replace(record, given_options=_given_options(head["metadata"]))
+        return record, refusal, None
+
+    def _upload_of(self, domain: str, name: str, key: str) -> ImportRecord | None:
+        """The record `POST /admin/imports` made for this key (`imports/<domain>/<id>.csv`)."""
         upload_id = name.removesuffix(".csv")
-        pending = self._imports.get(domain, upload_id) if ids.is_id(upload_id) else None
-        if pending is not None and pending.status == "pending" and pending.s3_key == s3_object.key:
-            return replace(pending, object_etag=head["etag"], updated_at=now)
+        record = self._imports.get(domain, upload_id) if ids.is_id(upload_id) else None
+        if record is None or record.source != "upload" or record.s3_key != key:
+            return None
+        return record
+
+    def _drop_record(
+        self, domain: str, s3_object: S3Object, head: dict[str, Any], now: datetime
+    ) -> tuple[ImportRecord, dict[str, str] | None]:
+        """A drop's record, with the options of the object's metadata, and what is wrong with
+        that metadata (a value that is not one of the option's: refused, never read as a default)."""
         metadata = head["metadata"]
-        base = pending if pending is not None and pending.s3_key == s3_object.key else None
-        return ImportRecord(
+        mode = _choice(metadata.get("mode"))
+        send_invites, dry_run = _flag(metadata.get("send-invites")), _flag(metadata.get("dry-run"))
+        record = ImportRecord(
             id=ids.new_id(),
             domain=domain,
             status="pending",
-            mode=base.mode if base else _choice(metadata.get("mode"), ImportMode, ImportMode.SKIP).value,
-            send_invites=base.send_invites if base else _flag(metadata.get("send-invites")),
-            dry_run=base.dry_run if base else _flag(metadata.get("dry-run")),
-            source="drop" if base is None else "upload",
+            mode=(mode or ImportMode.SKIP).value,
+            send_invites=bool(send_invites),
+            dry_run=bool(dry_run),
+            source="drop",
             s3_key=s3_object.key,
-            requested_by=(
-                base.requested_by if base else (metadata.get("requested-by") or "").strip().lower() or None
-            ),
+            requested_by=(metadata.get("requested-by") or "").strip().lower() or None,
             object_etag=head["etag"],
+            object_version=s3_object.version_id,
             created_at=now,
             updated_at=now,
         )
+        wrong = [
+            (name, allowed)
+            for name, value, allowed in (
+                ("mode", mode, "skip or update"),
+                ("send-invites", send_invites, "true or false"),
+                ("dry-run", dry_run, "true or false"),
+            )
+            if value is None
+        ]
+        if not wrong:
+            return record, None
+        said = "; ".join(f'{name} is "{_shown(metadata[name])}", not {allowed}' for name, allowed in wrong)
+        code = "invalid_" + wrong[0][0].replace("-", "_")
+        message = f"The object's metadata is not valid ({said}); drop the file again with valid metadata."
+        return record, {"code": code, "message": message}
+
+    def _replaced_drop(
+        self, domain: str, s3_object: S3Object, now: datetime
+    ) -> tuple[ImportRecord, dict[str, str]]:
+        """A drop whose object was replaced at its key before its event was handled (a bucket
+        that is not versioned keeps only the latest): its bytes and metadata are gone. Its import
+        is recorded as failed, so that the operator sees both drops; the later object's own event
+        imports the later file."""
+        record = ImportRecord(
+            id=ids.new_id(),
+            domain=domain,
+            status="pending",
+            mode=ImportMode.SKIP.value,
+            send_invites=False,
+            dry_run=False,
+            source="drop",
+            s3_key=s3_object.key,
+            requested_by=None,
+            object_etag=s3_object.etag.strip('"') or None,
+            created_at=now,
+            updated_at=now,
+            given_options={},  # unknown: the metadata went with the object
+        )
+        message = (
+            f"The file {s3_object.key} was replaced by a later one at the same key before it could be "
+            "read; its bytes and metadata are gone. The later file is imported on its own."
+        )
+        return record, {"code": "object_replaced", "message": message}
 
     def _refusal(self, record: ImportRecord, head: dict[str, Any]) -> dict[str, str] | None:
         domain = self._domains.get(record.domain)
@@ -229,14 +326,21 @@ class ImportService:
         limit = get_settings().max_import_bytes
         if head["size"] > limit:
             return {"code": "file_too_large", "message": f"The file is larger than {limit} bytes."}
-        metadata = head["metadata"]
-        if (
-            record.source == "drop"
-            and metadata.get("mode")
-            and metadata["mode"].lower() not in ("skip", "update")
-        ):
-            return {"code": "invalid_mode", "message": "The object's mode metadata must be skip or update."}
         return None
+
+    def _lost_the_claim(
+        self, domain: str, identity: str, described: dict[str, str | None], upload: ImportRecord | None
+    ) -> None:
+        """The claim's transaction was refused: another delivery of this event claimed the object
+        first (a duplicate), or another object bound the upload's record first (this one is refused)."""
+        claimed = self._imports.claimed_by(domain, identity)
+        if claimed is not None:
+            _log_duplicate(domain, described, claimed)
+        elif upload is not None:
+            _log_not_for_upload(upload, described, replaced=False)
+        else:
+            log.warning("import object not claimed; SQS delivers it again", extra={"fields": described})
+            raise Conflict("The import object's claim was refused.", "concurrent_change")
 
     def _start_job(self, record: ImportRecord) -> None:
         assert record.job_id is not None
@@ -258,12 +362,80 @@ class ImportService:
             self._start_job(record)
 
 
-def _choice(value: str | None, enum: type[ImportMode], default: ImportMode) -> ImportMode:
+OPTION_METADATA = ("mode", "send-invites", "dry-run", "requested-by")
+_FLAGS = dict.fromkeys(("true", "yes", "y", "1"), True) | dict.fromkeys(("false", "no", "n", "0"), False)
+
+
+def _choice(value: str | None) -> ImportMode | None:
+    """The mode metadata (blank: skip); None for a value that is not a mode."""
+    text = (value or "").strip().lower()
+    if not text:
+        return ImportMode.SKIP
     try:
-        return enum((value or "").strip().lower())
+        return ImportMode(text)
     except ValueError:
-        return default
+        return None
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("true", "yes", "1", "y")
+def _flag(value: str | None) -> bool | None:
+    """A yes/no metadata value (blank: no); None for a value that is neither."""
+    text = (value or "").strip().lower()
+    return _FLAGS.get(text) if text else False
+
+
+def _given_options(metadata: dict[str, str]) -> dict[str, str]:
+    """The options of a drop's metadata as given, each cut to GIVEN_OPTION_CHARS."""
+    return {
+        name.replace("-", "_"): str(metadata[name])[:GIVEN_OPTION_CHARS]
+        for name in OPTION_METADATA
+        if name in metadata
+    }
+
+
+def _shown(value: str, limit: int = 40) -> str:
+    value = " ".join(str(value).split())
+    return value if len(value) <= limit else value[: limit - 1] + "…"
+
+
+def _described(s3_object: S3Object) -> dict[str, str | None]:
+    """The object as its event names it, for the logs and the claim."""
+    return {
+        "bucket": s3_object.bucket,
+        "key": s3_object.key,
+        "version_id": s3_object.version_id,
+        "sequencer": s3_object.sequencer,
+    }
+
+
+# A replacement is certain only when the object at the key changed at least this long after the
+# event's object was stored (HeadObject's Last-Modified is to the second).
+REPLACED_AFTER = timedelta(seconds=2)
+
+
+def _replaced(s3_object: S3Object, head: dict[str, Any]) -> bool:
+    """Whether the object at the key now is not the event's: another ETag, or stored after the
+    event's. Only where the bucket is not versioned (a version is read as itself). Same bytes put
+    again within REPLACED_AFTER cannot be told apart: the earlier event then reads the later
+    object (its metadata too)."""
+    if s3_object.version_id:
+        return False
+    if s3_object.etag and head["etag"] != s3_object.etag.strip('"'):
+        return True
+    modified, stored = head.get("last_modified"), s3_object.event_time
+    return isinstance(modified, datetime) and stored is not None and modified - stored >= REPLACED_AFTER
+
+
+def _log_duplicate(domain: str, described: dict[str, str | None], import_id: str) -> None:
+    log.info(
+        "duplicate S3 event: this object already started an import; nothing more to do",
+        extra={"fields": {"domain": domain, **described, "duplicate_of": import_id}},
+    )
+
+
+def _log_not_for_upload(upload: ImportRecord, described: dict[str, str | None], replaced: bool) -> None:
+    if replaced:
+        message = "object at an upload's key replaced before it was read; the later object binds the upload"
+    else:
+        message = "object at an upload's key refused: the upload already has its file (the first wins)"
+    fields = {"domain": upload.domain, **described, "import_id": upload.id, "status": upload.status}
+    log.warning(message, extra={"fields": fields})

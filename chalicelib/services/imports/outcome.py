@@ -26,7 +26,7 @@ from chalicelib.repositories.users import UserIndexRepository, UserRepository
 
 log = get_logger(__name__)
 
-REPORT_HEADING = b"line,email,outcome,error_code,error_message\r\n"
+REPORT_HEADING = b"line,email,outcome,reason\r\n"
 ERRORS_IN_EMAIL = 20
 
 
@@ -35,19 +35,24 @@ class Row:
     """One data row's outcome, as the report and the counts see it."""
 
     line: int
-    email: str
+    email: str  # normalized: the key of its claim and marker ("" when the row has no valid one)
     outcome: Outcome
     error: tuple[str, str] | None = None
     claims_email: bool = False  # the first row of its email: its marker is written
+    given: str = ""  # the Email cell as the file gave it (cut to GIVEN_EMAIL_CHARS): the report's
+    reason: str = ""  # why a row that neither created nor updated did what it did
 
 
 def report_lines(rows: list[Row]) -> bytes:
-    """The rows' lines of the report CSV; every cell made safe for a spreadsheet."""
+    """The rows' lines of the report CSV (`line,email,outcome,reason`, API.md §7), one chunk's
+    at a time: the email as the file gave it, valid or not, and the reason of every row that
+    did not create or update (a failed row's error message). Every cell made safe for a
+    spreadsheet."""
     buffer = io.StringIO()
     writer = csv_cells.writer(buffer)
     for row in rows:
-        code, message = row.error or ("", "")
-        writer.writerow([row.line, row.email, row.outcome.value, code, message])
+        reason = row.error[1] if row.error else row.reason
+        writer.writerow([row.line, row.given or row.email, row.outcome.value, reason])
     return buffer.getvalue().encode()
 
 

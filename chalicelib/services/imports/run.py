@@ -31,7 +31,7 @@ from chalicelib.domain.user_csv import (
     read_records,
 )
 from chalicelib.repositories.domains import DomainRepository
-from chalicelib.repositories.imports import ImportFiles, ImportRepository
+from chalicelib.repositories.imports import ImportFiles, ImportRepository, ObjectReplaced
 from chalicelib.repositories.jobs import Job
 from chalicelib.services.imports.chunks import ChunkProcessor
 from chalicelib.services.imports.outcome import ImportOutcome, Row, report_lines
@@ -40,6 +40,11 @@ from chalicelib.services.memberships import DefaultGroupJoiner
 
 IMPORT_JOB = "import_users"
 MAX_ERRORS_KEPT = 1000
+_REPLACED_MESSAGE = (
+    "The file {key} was replaced by another at the same key while it was imported; the rows read "
+    "before stand (see the counts). The other file, dropped, is imported on its own; an upload's "
+    "key takes one file: start a new import for another."
+)
 
 Records = Iterator[tuple[UserRecord | RowError, Position]]
 
@@ -72,6 +77,10 @@ class ImportRun:
         deadline = time.monotonic() + get_settings().import_step_seconds
         try:
             record, rows_done, finished = self._run_chunks(record, deadline)
+        except ObjectReplaced:
+            error = CsvFileError("object_replaced", _REPLACED_MESSAGE.format(key=record.s3_key))
+            self._outcome.fail(record, {"code": error.code, "message": error.message})
+            return StepOutcome(done=0, checkpoint="failed", finished=True, failed=True)
         except CsvFileError as error:
             self._outcome.fail(record, {"code": error.code, "message": error.message})
             return StepOutcome(done=0, checkpoint="failed", finished=True, failed=True)
@@ -107,12 +116,15 @@ class ImportRun:
             domain = self._domains.get(record.domain) or domain  # seats move as others work
 
     def _open(self, record: ImportRecord) -> tuple[Heading, Records]:
-        etag = record.object_etag
+        """The file the import started with: its version (a versioned bucket), else the object at
+        the key on the condition that its ETag is still the one claimed (ObjectReplaced if not)."""
+        etag, version = record.object_etag, record.object_version
         if record.checkpoint.offset == 0:
-            return read_file(self._files.open(record.s3_key, 0, etag))
-        heading, _ = read_heading(self._files.open(record.s3_key, 0, etag))
+            return read_file(self._files.open(record.s3_key, 0, etag, version))
+        heading, _ = read_heading(self._files.open(record.s3_key, 0, etag, version))
         start = Position(record.checkpoint.offset, record.checkpoint.line)
-        return heading, read_records(self._files.open(record.s3_key, start.offset, etag), heading, start)
+        rest = self._files.open(record.s3_key, start.offset, etag, version)
+        return heading, read_records(rest, heading, start)
 
     def _save_chunk(self, record: ImportRecord, rows: list[Row], end: Position) -> ImportRecord:
         """The chunk's outputs, then the checkpoint past it (ConditionFailed: another delivery
@@ -146,7 +158,7 @@ class ImportRun:
         for row in rows:
             wrote_marker = not record.dry_run and row.outcome not in (Outcome.SKIPPED, Outcome.FAILED)
             if row.claims_email and not wrote_marker:
-                marker = RowMarker(record.id, row.line, row.outcome.value, None, row.error)
+                marker = RowMarker(record.id, row.line, row.outcome.value, None, row.error, row.reason)
                 items.append(self._imports.marker_item(record.domain, row.email, marker, now))
             if row.error and room > 0:
                 items.append(self._imports.error_item(record.domain, record.id, row.line, 0, *row.error))
