@@ -51,6 +51,8 @@ def configure_logging() -> None:
     for handler in root.handlers:
         handler.setFormatter(JsonFormatter())
     root.setLevel(level)
+    # botocore says at INFO where it found credentials, once per client: noise in our logs.
+    logging.getLogger("botocore.credentials").setLevel(logging.WARNING)
 
 
 def get_logger(name: str) -> logging.Logger:
