@@ -87,10 +87,10 @@ class BulkSender:
         import json
 
         self._ensure(template)
-        calls = 0
+        calls = refused = 0
         for start in range(0, len(destinations), BULK_LIMIT):
             batch = destinations[start : start + BULK_LIMIT]
-            aws.ses().send_bulk_templated_email(
+            answer = aws.ses().send_bulk_templated_email(
                 Source=get_settings().email_sender,
                 Template=template.name,
                 DefaultTemplateData="{}",
@@ -100,9 +100,12 @@ class BulkSender:
                 ],
             )
             calls += 1
+            refused += _log_refusals(template, answer.get("Status", []))
         log.info(
             "bulk email sent",
-            extra={"fields": {"template": template.name, "destinations": len(destinations)}},
+            extra={
+                "fields": {"template": template.name, "destinations": len(destinations), "refused": refused}
+            },
         )
         return calls
 
@@ -120,3 +123,21 @@ class BulkSender:
         except ses.exceptions.AlreadyExistsException:
             ses.update_template(Template=body)
         self._ready.add(template.name)
+
+
+def _log_refusals(template: Template, statuses: list[Any]) -> int:
+    """SES answers a bulk call 200 even when it refuses some destinations: each has its own
+    Status (`MessageRejected`, `InvalidRendering`…). A refusal is logged (without the address)."""
+    refused = [s for s in statuses if s.get("Status", "Success") != "Success"]
+    for status in refused:
+        log.warning(
+            "bulk email refused for a destination",
+            extra={
+                "fields": {
+                    "template": template.name,
+                    "status": status.get("Status"),
+                    "error": status.get("Error"),
+                }
+            },
+        )
+    return len(refused)
