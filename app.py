@@ -2,7 +2,20 @@
 
 from chalice.app import Chalice
 
-from chalicelib.api import admin, auth, chats, devices, files, groups, health, imports, platform, users
+from chalicelib.api import (
+    admin,
+    auth,
+    chats,
+    devices,
+    files,
+    groups,
+    health,
+    hooks,
+    imports,
+    integrations,
+    platform,
+    users,
+)
 from chalicelib.api.http import error_middleware
 from chalicelib.core.log import configure_logging_in_lambda
 from chalicelib.events import handlers
@@ -23,6 +36,8 @@ for blueprint in (
     files.bp,
     devices.bp,
     imports.bp,
+    integrations.bp,
+    hooks.bp,
     handlers.bp,
 ):
     app.register_blueprint(blueprint)

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from chalicelib.core.clock import Clock, SystemClock
+from chalicelib.core.config import get_settings
 from chalicelib.notifications.email import BulkSender, EmailSender
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.chats import ChatRepository
@@ -19,6 +21,7 @@ from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository, ObjectStore
 from chalicelib.repositories.groups import GroupRepository
 from chalicelib.repositories.imports import ImportFiles, ImportRepository
+from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import JobQueue, JobRepository
 from chalicelib.repositories.messages import MessageRepository
@@ -35,15 +38,20 @@ from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
 from chalicelib.services.import_invitations import ImportInvitations
 from chalicelib.services.imports import ChunkProcessor, ImportOutcome, ImportRun, ImportService
+from chalicelib.services.integrations import IntegrationService
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
+from chalicelib.services.slack import RELAY_JOB, SlackApp, SlackInbound, SlackIntegrations, SlackRelay
 from chalicelib.services.two_factor import TwoFactorService
 from chalicelib.services.user_deletion import UserDeletionService
 from chalicelib.services.users import UserService
+
+if TYPE_CHECKING:
+    from chalicelib.integrations.slack import SlackClient
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,9 @@ class Services:
     devices: DeviceService
     two_factor: TwoFactorService
     imports: ImportService
+    integrations: IntegrationService
+    slack: SlackIntegrations
+    slack_inbound: SlackInbound
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -78,7 +89,8 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     logins = LoginRepository(table)
     invites = InviteRepository(table)
     joiner = DefaultGroupJoiner(table, groups)
-    jobs = JobService(JobRepository(table), JobQueue(), clock)
+    job_queue = JobQueue()
+    jobs = JobService(JobRepository(table), job_queue, clock)
     two_factor = TwoFactorService(
         table,
         TwoFactorRepository(table),
@@ -110,6 +122,24 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     user_service = UserService(
         table, users, index, domains, invites, sessions, audit, joiner, EmailSender(), clock
     )
+    message_repository = MessageRepository(table)
+    integration_repository = IntegrationRepository(table)
+    group_service = GroupService(table, groups, users, audit, clock)
+    integration_service = IntegrationService(
+        table, integration_repository, domains, group_service, audit, clock
+    )
+    slack_client = _slack_client
+    slack_relay = SlackRelay(
+        table,
+        integration_repository,
+        domains,
+        message_repository,
+        job_queue,
+        SecretBox(),
+        slack_client,
+        clock,
+    )
+    jobs.register_task(RELAY_JOB, slack_relay.deliver)
     deletion = UserDeletionService(
         table, user_service, users, index, domains, invites, sessions, logins, audit, jobs, clock
     )
@@ -127,15 +157,30 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         ),
         jobs=jobs,
         default_groups=DefaultGroupService(table, DomainGroupRepository(table), domains, audit, jobs, clock),
-        groups=GroupService(table, groups, users, audit, clock),
+        groups=group_service,
+        integrations=integration_service,
+        slack=SlackIntegrations(
+            table,
+            integration_repository,
+            integration_service,
+            SecretBox(),
+            slack_client,
+            SlackApp.from_settings,
+            clock,
+        ),
+        slack_inbound=SlackInbound(
+            table, integration_repository, domains, message_repository, SlackApp.from_settings, clock
+        ),
         messages=MessageService(
             table,
             groups,
             users,
-            MessageRepository(table),
+            message_repository,
             ChatRepository(table),
             file_repository,
             file_service,
+            integration_repository,
+            slack_relay.after_post,
             clock,
         ),
         files=file_service,
@@ -145,6 +190,14 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         two_factor=two_factor,
         imports=imports,
     )
+
+
+@lru_cache(maxsize=1)
+def _slack_client() -> SlackClient:
+    """Slack's Web API client, made on first use (slack_sdk is imported then, not at cold start)."""
+    from chalicelib.integrations.slack import SlackClient
+
+    return SlackClient(get_settings().slack_api_url)
 
 
 _override: Services | None = None
@@ -168,3 +221,4 @@ def use_services(replacement: Services | None) -> None:
 def reset_services() -> None:
     use_services(None)
     _default_services.cache_clear()
+    _slack_client.cache_clear()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 from functools import lru_cache
 from pathlib import Path
+from string import Template
 
 _PAGES = Path(__file__).with_name("html")
 
@@ -15,3 +17,10 @@ def _read(name: str) -> str:
 
 def accept_invite_page() -> str:
     return _read("accept_invite.html")
+
+
+def oauth_result_page(title: str, detail: str, ok: bool) -> str:
+    """The page an OAuth callback answers: whether the service was connected, and why not."""
+    return Template(_read("oauth_result.html")).substitute(
+        title=html.escape(title), detail=html.escape(detail), kind="ok" if ok else "refused"
+    )

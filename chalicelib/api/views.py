@@ -11,6 +11,7 @@ from chalicelib.domain import two_factor
 from chalicelib.domain.device_ids import device_admin_id
 from chalicelib.domain.devices import Device, action_for
 from chalicelib.domain.import_record import ImportRecord
+from chalicelib.domain.integrations import Integration
 from chalicelib.domain.jobs import Job
 from chalicelib.domain.models import (
     AuditEntry,
@@ -23,6 +24,7 @@ from chalicelib.domain.models import (
     User,
 )
 from chalicelib.services.files import DownloadTicket
+from chalicelib.services.integrations import ServiceState, hook_url
 from chalicelib.services.messages import ChatSummary, Messages
 from chalicelib.services.signin import IssuedChallenge, SignIn
 from chalicelib.services.two_factor import ChallengePassed
@@ -195,13 +197,17 @@ def file_view(file: File) -> dict[str, Any]:
 
 def message_view(message: Message, authors: dict[str, User], files: dict[str, File]) -> dict[str, Any]:
     author = authors.get(message.author_id)
-    return {
+    name = message.via.display_name if message.via else author.name if author else None
+    view = {
         "id": message.id,
-        "author": {"id": message.author_id, "name": author.name if author else None},
+        "author": {"id": message.author_id, "name": name},
         "text": message.text,
         "files": [file_view(files[f]) for f in message.file_ids if f in files],
         "created_at": iso(message.created_at),
     }
+    if message.via is not None:
+        view["via"] = {"service": message.via.service, "name": message.via.name}
+    return view
 
 
 def messages_page(messages: Messages) -> dict[str, Any]:
@@ -265,4 +271,32 @@ def import_view(record: ImportRecord) -> dict[str, Any]:
         "invited": record.invited,
         "created_at": iso(record.created_at),
         "finished_at": iso(record.finished_at) if record.finished_at else None,
+    }
+
+
+# --- integrations (issue 15) ----------------------------------------------------------------------
+
+
+def service_view(state: ServiceState) -> dict[str, Any]:
+    return {"service": state.service.value, "enabled": state.enabled, "groups": state.groups}
+
+
+def slack_integration_view(integration: Integration, authorize_url: str | None) -> dict[str, Any]:
+    """A group's Slack integration as its admins see it. `webhook_url` is the same for the
+    integration's life; `authorize_url` is a fresh one each time (its `state` is good once, for
+    30 minutes), to authorize at first or again after an error."""
+    return {
+        "id": integration.id,
+        "service": integration.service.value,
+        "status": integration.status.value,
+        "display_name": integration.display_name,
+        "webhook_url": hook_url(integration),
+        "authorize_url": authorize_url,
+        "team_id": integration.team_id,
+        "team_name": integration.team_name,
+        "channel_id": integration.channel_id,
+        "channel_name": integration.channel_name,
+        "error": integration.error,
+        "created_at": iso(integration.created_at),
+        "updated_at": iso(integration.updated_at),
     }

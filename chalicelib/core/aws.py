@@ -94,6 +94,24 @@ def ssm() -> SSMClient:
     return client("ssm")  # type: ignore[no-any-return]
 
 
+_ssm_values: dict[str, str] = {}
+_ssm_lock = threading.Lock()
+
+
+def secret_setting(value: str | None, ssm_param: str | None) -> str | None:
+    """A secret setting: its environment value (local runs), else the SSM SecureString that
+    names it (AWS), read once per container; None when neither is configured."""
+    if value:
+        return value
+    if not ssm_param:
+        return None
+    with _ssm_lock:
+        if ssm_param not in _ssm_values:
+            answer = client("ssm").get_parameter(Name=ssm_param, WithDecryption=True)
+            _ssm_values[ssm_param] = answer["Parameter"]["Value"]
+        return _ssm_values[ssm_param]
+
+
 def reset_clients() -> None:
     """Drop every cached client (tests start a fresh emulator or change the endpoint)."""
     with _lock:

@@ -40,6 +40,11 @@ class Settings:
     support_email: str
     slack_api_url: str
     slack_authorize_url: str
+    slack_client_id: str | None
+    slack_client_secret: str | None
+    slack_client_secret_ssm_param: str | None
+    slack_signing_secret: str | None
+    slack_signing_secret_ssm_param: str | None
     mailchimp_login_url: str
     log_level: str
     max_upload_bytes: int
@@ -81,6 +86,11 @@ def get_settings() -> Settings:
         support_email=_env("SUPPORT_EMAIL", "support@office-chat.local"),
         slack_api_url=_env("SLACK_API_URL", "https://slack.com/api").rstrip("/"),
         slack_authorize_url=_env("SLACK_AUTHORIZE_URL", "https://slack.com/oauth/v2/authorize"),
+        slack_client_id=_optional_env("SLACK_CLIENT_ID"),
+        slack_client_secret=_optional_env("SLACK_CLIENT_SECRET"),
+        slack_client_secret_ssm_param=_optional_env("SLACK_CLIENT_SECRET_SSM_PARAM"),
+        slack_signing_secret=_optional_env("SLACK_SIGNING_SECRET"),
+        slack_signing_secret_ssm_param=_optional_env("SLACK_SIGNING_SECRET_SSM_PARAM"),
         mailchimp_login_url=_env("MAILCHIMP_LOGIN_URL", "https://login.mailchimp.com").rstrip("/"),
         log_level=_env("OC_LOG_LEVEL", "INFO"),
         max_upload_bytes=int(_env("OC_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),

@@ -73,7 +73,7 @@ def decode_cursor(cursor: str | None, partition_attr: str, partition: str, *, sc
 def _tag(scope: str, payload: str) -> bytes:
     scope_bytes = scope.encode("utf-8", "surrogatepass")
     message = b"%s\n%d:%s\n%s" % (_CONTEXT, len(scope_bytes), scope_bytes, payload.encode())
-    return hmac.new(_secret(), message, hashlib.sha256).digest()
+    return hmac.new(app_key(), message, hashlib.sha256).digest()
 
 
 def _b64(raw: bytes) -> str:
@@ -88,9 +88,9 @@ _ssm_cache: dict[str, str] = {}
 _ssm_lock = threading.Lock()
 
 
-def _secret() -> bytes:
-    """The HMAC key: OC_CURSOR_KEY, else the SSM SecureString OC_CURSOR_KEY_SSM_PARAM (read once
-    per container)."""
+def app_key() -> bytes:
+    """The app's HMAC key (cursors; core/signing.py derives its own keys from it): OC_CURSOR_KEY,
+    else the SSM SecureString OC_CURSOR_KEY_SSM_PARAM (read once per container)."""
     settings = get_settings()
     key = settings.cursor_key
     if not key and settings.cursor_key_ssm_param:

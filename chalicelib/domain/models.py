@@ -96,6 +96,7 @@ class Domain:
     created_at: datetime
     active_admins: int = 1
     security: SecurityPolicy = SecurityPolicy()
+    services_off: frozenset[str] = frozenset()  # integration services the admin turned off
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class Principal:
     session: Session | None  # None when a job acts for the admin who started it
     device: Any = None  # the app's Device, for a device-bound token (domain/devices.py)
     security: SecurityPolicy = SecurityPolicy()  # the domain's, as read with the token
+    services_off: frozenset[str] = frozenset()  # the domain's, as read with the token
 
     @property
     def role(self) -> Role:
@@ -232,6 +234,17 @@ class Message:
     text: str
     file_ids: tuple[str, ...]
     created_at: datetime
+    via: Via | None = None  # set on a message an integration posted (author_id names it then)
+
+
+@dataclass(frozen=True)
+class Via:
+    """Where a message posted by an integration came from: the service, and the name of the
+    person there (a Slack user's name), shown beside the integration's display name."""
+
+    service: str
+    name: str
+    display_name: str  # the integration's: the message shows as posted by it
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,12 @@ from chalicelib.core.clock import iso_ms
 from chalicelib.core.cursors import Key
 from chalicelib.domain.models import Billing, Domain, DomainStatus, Plan, SecurityPolicy, TwoFactorMethod
 from chalicelib.repositories import keys
-from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
+from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
+
+# A string set on the domain's META: the integration services its admin turned off (absent:
+# every service on). It rides on the read that authenticates a request (Principal.services_off).
+SERVICES_OFF = "services_off"
 
 
 class DomainRepository:
@@ -127,6 +131,7 @@ class DomainRepository:
                 validity_days=item.get("validity_days", 0),
                 epoch=item.get("security_epoch", 0),
             ),
+            services_off=frozenset(item.get(SERVICES_OFF) or ()),
         )
 
     def save_security_op(self, domain: str, policy: SecurityPolicy, read: SecurityPolicy) -> dict[str, Any]:
@@ -142,6 +147,29 @@ class DomainRepository:
             {**{f":{name}": value for name, value in attributes.items()}, ":read_epoch": read.epoch},
             condition=f"attribute_exists(pk) AND {unchanged}",
         )
+
+    # --- integration services (issue 15) ---------------------------------------------------------
+
+    def set_service_op(self, domain: str, service: str, enabled: bool) -> dict[str, Any]:
+        """Turns a service on (DELETE from the set) or off (ADD to it): either is idempotent, so
+        two admins toggling at once end in the last one's choice."""
+        action = "DELETE" if enabled else "ADD"
+        return self._table.update_op(
+            *self.key(domain),
+            f"{action} {SERVICES_OFF} :service",
+            {":service": {service}},
+            condition="attribute_exists(pk)",
+        )
+
+    def service_on_check_op(self, domain: str, service: str) -> dict[str, Any]:
+        """A transaction's check that the service is on in the domain (its webhooks write a
+        message only then: a toggle between their read and their write is still honoured)."""
+        on = Condition(
+            f"attribute_exists(pk) AND (attribute_not_exists({SERVICES_OFF}) "
+            f"OR NOT contains({SERVICES_OFF}, :service))",
+            {":service": service},
+        )
+        return self._table.check_op(*self.key(domain), on)
 
     # --- counters, as an operation of the transaction that changes a user -------------------------
 

@@ -323,6 +323,11 @@ class Table:
         params = self.update_op(pk, sk, expression, values, condition, names)["Update"]
         self._conditional(lambda: self.client.update_item(**params))
 
+    def check_op(self, pk: str, sk: str, condition: Condition) -> dict[str, Any]:
+        """A ConditionCheck for a transaction: it writes nothing, and fails the whole
+        transaction when `condition` does not hold."""
+        return {"ConditionCheck": {"TableName": self.name, "Key": key(pk, sk), **condition.params()}}
+
     def delete_op(self, pk: str, sk: str, condition: Condition | None = None) -> dict[str, Any]:
         op: dict[str, Any] = {"TableName": self.name, "Key": key(pk, sk)}
         if condition is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.models import Group, GroupRole, Membership
 from chalicelib.repositories import keys
-from chalicelib.repositories.dynamo import ITEM_EXISTS, ITEM_IS_NEW, Condition, Item, Table, key
+from chalicelib.repositories.dynamo import ITEM_EXISTS, ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
 
@@ -112,7 +112,7 @@ class GroupRepository:
         return self._check_op(keys.group_pk(domain, group_id), keys.META, ITEM_EXISTS)
 
     def _check_op(self, pk: str, sk: str, condition: Condition) -> dict[str, Any]:
-        return {"ConditionCheck": {"TableName": self._table.name, "Key": key(pk, sk), **condition.params()}}
+        return self._table.check_op(pk, sk, condition)
 
     @staticmethod
     def membership_from_item(item: Item) -> Membership:

@@ -115,8 +115,13 @@ class JobQueue:
         self._url: str | None = None
         self._lock = threading.Lock()
 
-    def send(self, message: dict[str, Any]) -> None:
-        aws.sqs().send_message(QueueUrl=self._queue_url(), MessageBody=json.dumps(message))
+    def send(self, message: dict[str, Any], delay_seconds: int = 0) -> None:
+        """One message; `delay_seconds` (at most SQS's 900) holds it back before any delivery."""
+        aws.sqs().send_message(
+            QueueUrl=self._queue_url(),
+            MessageBody=json.dumps(message),
+            DelaySeconds=max(0, min(delay_seconds, 900)),
+        )
 
     def _queue_url(self) -> str:
         with self._lock:

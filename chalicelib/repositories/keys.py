@@ -253,3 +253,50 @@ def user_chats_gsi1pk(domain: str, user_id: str) -> str:
 
 def user_chat_gsi1sk(last_message_at_iso_ms: str, other_user_id: str) -> str:
     return f"{last_message_at_iso_ms}#{other_user_id}"
+
+
+# --- integrations of a group (issue 15) -----------------------------------------------------------
+INTEGRATION_PREFIX = "INTEGRATION#"
+HOOK = "HOOK"
+CHANNEL = "CHANNEL"
+
+
+def integration_sk(service: str) -> str:
+    """In the group's partition: the group's integration with one service (one a service)."""
+    return f"{INTEGRATION_PREFIX}{service}"
+
+
+def domain_integrations_gsi2pk(domain: str, service: str) -> str:
+    """GSI2 on an integration: the groups of a domain that use a service (the services page
+    counts them), by group id."""
+    return f"D#{domain}#INTEGRATIONS#{service}"
+
+
+def hook_pk(service: str, secret_hash: str) -> str:
+    """A webhook URL's lookup item, by the SHA-256 of its secret. Above the tenants: the URL
+    names no domain (it is all Slack or MailChimp has); the item says which group it feeds."""
+    return f"HOOK#{service}#{secret_hash}"
+
+
+def slack_channel_pk(team_id: str, channel_id: str) -> str:
+    """A Slack channel's lookup item (Events API): the one group it is connected to."""
+    return f"SLACKCH#{team_id}#{channel_id}"
+
+
+def relay_pk(domain: str, group_id: str) -> str:
+    """A group's relay markers (with a TTL): a Slack message already posted into the group, a
+    group message already posted to Slack; they make both directions idempotent."""
+    return f"{group_pk(domain, group_id)}#RELAY"
+
+
+def relay_in_sk(channel_id: str, ts: str) -> str:
+    return f"IN#{channel_id}#{ts}"
+
+
+def relay_out_sk(message_id: str) -> str:
+    return f"OUT#{message_id}"
+
+
+def oauth_state_pk(domain: str) -> str:
+    """The OAuth `state` values of a domain already used (with a TTL past their expiry)."""
+    return f"D#{domain}#OAUTHSTATE"

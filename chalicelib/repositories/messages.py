@@ -10,7 +10,7 @@ from typing import Any
 
 from chalicelib.core.clock import iso_ms
 from chalicelib.core.cursors import Key
-from chalicelib.domain.models import Conversation, ConversationKind, Message
+from chalicelib.domain.models import Conversation, ConversationKind, Message, Via
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
@@ -38,6 +38,10 @@ class MessageRepository:
     def __init__(self, table: Table) -> None:
         self._table = table
 
+    @staticmethod
+    def key(conversation: Conversation, message_id: str) -> tuple[str, str]:
+        return messages_pk(conversation), message_id
+
     def create_op(self, message: Message) -> dict[str, Any]:
         return self._table.put_op(self.to_item(message), ITEM_IS_NEW)
 
@@ -62,8 +66,7 @@ class MessageRepository:
             "text": message.text,
             "file_ids": list(message.file_ids),
             "created_at": iso_ms(message.created_at),
-            "gsi1pk": keys.user_messages_gsi1pk(conversation.domain, message.author_id),
-            "gsi1sk": message.id,
+            **_author_attributes(message),
         }
 
     @staticmethod
@@ -75,4 +78,17 @@ class MessageRepository:
             text=item.get("text", ""),
             file_ids=tuple(item.get("file_ids") or ()),
             created_at=parse_ms(item["created_at"]),
+            via=Via(**item["via"]) if item.get("via") else None,
         )
+
+
+def _author_attributes(message: Message) -> Item:
+    """A person's message is found again by its author (GSI1, for the author's deletion); a
+    message an integration posted names where it came from instead."""
+    if message.via is not None:
+        via = message.via
+        return {"via": {"service": via.service, "name": via.name, "display_name": via.display_name}}
+    return {
+        "gsi1pk": keys.user_messages_gsi1pk(message.conversation.domain, message.author_id),
+        "gsi1sk": message.id,
+    }

@@ -217,7 +217,12 @@ class AuthService:
             if devices.needs_activity_write(device, now):
                 self._devices.touch(device, now, now - devices.ACTIVITY_WRITE_INTERVAL)
         return Principal(
-            domain=domain.name, user=user, session=session, device=device, security=domain.security
+            domain=domain.name,
+            user=user,
+            session=session,
+            device=device,
+            security=domain.security,
+            services_off=domain.services_off,
         )
 
     def logout(self, principal: Principal) -> None:

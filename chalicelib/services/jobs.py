@@ -47,6 +47,7 @@ class StepOutcome:
 
 
 Step = Callable[[Job], StepOutcome]
+Task = Callable[[dict[str, Any]], None]
 
 
 class JobService:
@@ -55,12 +56,18 @@ class JobService:
         self._queue = queue
         self._clock = clock
         self._steps: dict[str, Step] = {}
+        self._tasks: dict[str, Task] = {}
 
     def register(self, kind: str, step: Step) -> None:
         self._steps[kind] = step
 
+    def register_task(self, kind: str, task: Task) -> None:
+        """A kind of job message that runs without a job record (nobody follows it: the relay
+        of a message to Slack); the task is idempotent by itself."""
+        self._tasks[kind] = task
+
     def kinds(self) -> list[str]:
-        return list(self._steps)
+        return [*self._steps, *self._tasks]
 
     def start(
         self,
@@ -124,7 +131,12 @@ class JobService:
         return self._jobs.get(domain, job_id)
 
     def handle(self, message: dict[str, Any]) -> None:
-        """One delivery of a job message: runs the step it names, if the job is still there."""
+        """One delivery of a job message: runs the step it names, if the job is still there
+        (or the task of its kind)."""
+        task = self._tasks.get(str(message.get("kind")))
+        if task is not None:
+            task(message)
+            return
         job = self._jobs.get(str(message.get("domain")), str(message.get("job_id")))
         if job is None or job.finished or job.checkpoint != message.get("checkpoint", ""):
             return  # finished, or a duplicate of a step already taken

@@ -18,12 +18,14 @@ from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import BadRequest, Conflict, InvalidField, NotFound
+from chalicelib.domain.integrations import Integration, Service
 from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus
 from chalicelib.repositories import keys
 from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository
 from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.messages import MessageRepository, messages_pk
 from chalicelib.repositories.users import UserRepository
 from chalicelib.services.files import FileService, check_file_ids
@@ -85,8 +87,12 @@ class MessageService:
         chats: ChatRepository,
         files: FileRepository,
         file_service: FileService,
+        integrations: IntegrationRepository,
+        relay: Callable[[Principal, Message, Integration | None], None],
         clock: Clock,
     ) -> None:
+        self._integrations = integrations
+        self._relay = relay
         self._table = table
         self._groups = groups
         self._users = users
@@ -99,7 +105,17 @@ class MessageService:
     # --- groups ------------------------------------------------------------------------------
 
     def post_to_group(self, principal: Principal, group_id: str, read: Callable[[], NewMessage]) -> Messages:
-        self._require_member(principal, group_id)
+        """The poster's membership and the group's Slack integration come in one read (a group
+        without one costs no call more); a connected one gets the message as a job."""
+        membership, integration = (
+            self._integrations.membership_and_integration(
+                principal.domain, group_id, principal.user.id, Service.SLACK
+            )
+            if ids.is_id(group_id)
+            else (None, None)
+        )
+        if membership is None:
+            raise group_not_found()
         conversation = Conversation.of_group(principal.domain, group_id)
         message, files = self._compose(principal, conversation, read())
         tx = Transaction(self._table)
@@ -108,6 +124,7 @@ class MessageService:
             on_condition_failed=group_not_found(),
         )
         self._commit(tx, message)
+        self._relay(principal, message, integration)
         return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
 
     def list_group(self, principal: Principal, group_id: str, limit: int, cursor: str | None) -> Messages:
@@ -208,7 +225,7 @@ class MessageService:
         scope = cursor_scope("messages", conversation.domain, partition)
         start = decode_cursor(cursor, "pk", partition, scope=scope)
         items, last = self._messages.page(conversation, limit, start)
-        author_ids = list(dict.fromkeys(m.author_id for m in items))
+        author_ids = list(dict.fromkeys(m.author_id for m in items if m.via is None))
         authors = (
             {u.id: u for u in self._users.get_many(conversation.domain, author_ids)} if author_ids else {}
         )

@@ -33,10 +33,12 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ITEM_EXISTS, ConditionFailed, Item, Table
 from chalicelib.repositories.erasure import Eraser
+from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.services.integrations import hook_secret
 from chalicelib.services.jobs import JobService, StepOutcome
 from chalicelib.services.transaction import Transaction
 from chalicelib.services.users import UserService, last_admin
@@ -215,9 +217,12 @@ class UserDeletionService:
             return True
         group_id = groups[0]["id"]
         if self._erase_conversation(eraser, progress, keys.group_messages_pk(d, group_id), d):
-            for item in _all(eraser, keys.group_pk(d, group_id)):  # META and every membership
+            for item in _all(eraser, keys.group_pk(d, group_id)):  # META, memberships, integrations
                 eraser.delete_item(item)
                 progress.spend(1)
+                for pk, sk in _integration_lookups(item):  # their webhook URLs and channels die too
+                    eraser.delete_key(pk, sk)
+                    progress.spend(1)
             eraser.flush()
         return False
 
@@ -331,6 +336,12 @@ def _all(eraser: Eraser, partition: str, index: str | None = None) -> list[Item]
         if page.cursor is None:
             return items
         cursor = page.cursor
+
+
+def _integration_lookups(item: Item) -> list[tuple[str, str]]:
+    if item.get("type") != "integration":
+        return []
+    return IntegrationRepository.lookup_keys(item, hook_secret(IntegrationRepository.from_item(item)))
 
 
 def _changed() -> Conflict:

@@ -19,6 +19,7 @@ from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.files import FileRepository, ObjectStore
 from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.messages import MessageRepository
 from chalicelib.repositories.users import UserRepository
 from chalicelib.services.files import FileService
@@ -45,6 +46,8 @@ def with_store(clock: Any, store: ObjectStore) -> Services:
         ChatRepository(table),
         files,
         file_service,
+        IntegrationRepository(table),
+        lambda *_: None,  # no group here has an integration
         clock,
     )
     return replace(build_services(clock=clock), files=file_service, messages=messages)
