@@ -166,13 +166,13 @@ class IntegrationRepository:
         return keys.relay_pk(domain, group_id), keys.relay_out_sk(message_id)
 
     def claim_relay_out(self, domain: str, group_id: str, message_id: str, now: datetime, lease: int) -> None:
-        """Takes a group message's delivery to Slack: new, or left by a delivery whose lease ran
-        out (it crashed). Raises ConditionFailed when it was sent, or another delivery holds it."""
+        """Takes a group message's delivery to Slack: new, left for a retry, or left by a delivery
+        whose lease ran out (it crashed). Raises ConditionFailed when it was sent, or another delivery holds it."""
         pk, sk = self.relay_out_key(domain, group_id, message_id)
         item = {**_marker(pk, sk, now), "state": "sending", "lease_until": int(now.timestamp()) + lease}
         taken_over = Condition(
-            "attribute_not_exists(pk) OR (#state = :sending AND lease_until < :now)",
-            {":sending": "sending", ":now": int(now.timestamp())},
+            "attribute_not_exists(pk) OR #state = :retry OR (#state = :sending AND lease_until < :now)",
+            {":retry": "retry", ":sending": "sending", ":now": int(now.timestamp())},
             {"#state": "state"},
         )
         self._table.put(item, taken_over)

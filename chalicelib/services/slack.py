@@ -266,7 +266,7 @@ class SlackIntegrations:
         try:
             grant = self._client().exchange_code(app.client_id, app.client_secret, code, redirect_uri())
         except slack.SlackApiFailure as failure:
-            status = 502 if failure.kind == "transient" else 400
+            status = 400 if failure.kind == "permanent" else 502  # a refused code; Slack unwell
             return OAuthOutcome(
                 status, "Slack refused", f"Slack answered {failure.error}; nothing was connected."
             )

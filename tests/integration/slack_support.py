@@ -18,8 +18,8 @@ from tests.integration.tenancy_content import create_group
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "slack"
 CLIENT_ID = "1111.2222"
-CLIENT_SECRET = "test-slack-client-secret"  # noqa: S105 - a test value
-SIGNING_SECRET = "test-slack-signing-secret-0123456789"  # noqa: S105 - a test value
+CLIENT_SECRET = "test-slack-client-secret"
+SIGNING_SECRET = "test-slack-signing-secret-0123456789"
 
 
 def use_slack_app(monkeypatch: pytest.MonkeyPatch, api_url: str = "http://127.0.0.1:9/api") -> None:

@@ -17,6 +17,7 @@ from tests.conftest import PLATFORM_KEY, Api, error_of
 from tests.integration.tenancy_content import ROUTE_CHECKS as content_checks
 from tests.integration.tenancy_devices import ROUTE_CHECKS as device_checks
 from tests.integration.tenancy_imports import ROUTE_CHECKS as import_checks
+from tests.integration.tenancy_integrations import ROUTE_CHECKS as integration_checks
 from tests.integration.tenancy_lists import ROUTE_CHECKS as list_checks
 from tests.integration.tenancy_two_factor import ROUTE_CHECKS as two_factor_checks
 from tests.integration.tenancy_users import ROUTE_CHECKS as user_checks
@@ -98,6 +99,7 @@ ROUTE_CHECKS.update(device_checks)
 ROUTE_CHECKS.update(two_factor_checks)
 ROUTE_CHECKS.update(import_checks)
 ROUTE_CHECKS.update(list_checks)
+ROUTE_CHECKS.update(integration_checks)
 
 
 def test_every_route_has_a_tenancy_check() -> None:
