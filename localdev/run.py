@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from localdev import run_dir
+from localdev.fake_slack import FakeSlack
 from localdev.pump import DEFAULT_CONCURRENCY, QueuePump
 
 HOST = "127.0.0.1"
@@ -34,6 +35,7 @@ DEMO_ADMIN = "admin@demo.local"
 class LocalConfig:
     port: int
     aws_port: int
+    slack_port: int  # the fake Slack's, when no real Slack app is configured
     region: str
     platform_key: str
     platform_key_generated: bool
@@ -55,6 +57,7 @@ def read_config() -> LocalConfig:
     return LocalConfig(
         port=int(os.environ.get("OC_PORT") or 8000),
         aws_port=int(os.environ.get("OC_AWS_PORT") or 4566),
+        slack_port=int(os.environ.get("OC_SLACK_PORT") or 4599),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         platform_key=key or secrets.token_urlsafe(24),
         platform_key_generated=not key,
@@ -91,6 +94,39 @@ def set_environment(config: LocalConfig) -> None:
         }
     )
     os.environ.pop("AWS_PROFILE", None)
+
+
+def uses_fake_slack() -> bool:
+    """No Slack app of the operator's (SLACK_CLIENT_ID unset): the run brings a fake Slack."""
+    return not os.environ.get("SLACK_CLIENT_ID", "").strip()
+
+
+def start_fake_slack(config: LocalConfig) -> FakeSlack:
+    """A fake Slack (localdev/fake_slack.py) as the Slack of this run: the app's Slack settings
+    point at it, with a client id, client secret and signing secret made up for the run."""
+    fake = FakeSlack(verbose=True)
+    fake.start(config.slack_port)
+    os.environ.update(
+        {
+            "SLACK_CLIENT_ID": fake.client_id,
+            "SLACK_CLIENT_SECRET": fake.client_secret,
+            "SLACK_SIGNING_SECRET": os.environ.get("SLACK_SIGNING_SECRET") or secrets.token_hex(16),
+            "SLACK_API_URL": fake.api_url,
+            "SLACK_AUTHORIZE_URL": fake.authorize_url,
+        }
+    )
+    return fake
+
+
+def slack_lines(fake: FakeSlack | None) -> str:
+    if fake is None:
+        api = os.environ.get("SLACK_API_URL") or "https://slack.com/api"
+        return f"  Slack          the Slack app {os.environ['SLACK_CLIENT_ID']} at {api}"
+    return (
+        f"  Slack          a fake Slack at {fake.url} (set SLACK_CLIENT_ID... for a real Slack app)\n"
+        f"                 its posts: curl {fake.url}/_fake/posts; signing secret in "
+        f"{run_dir.shown(run_dir.SLACK_SIGNING_SECRET)}"
+    )
 
 
 def local_cursor_key() -> str:
@@ -221,7 +257,7 @@ def stop_pumps(pumps: list[QueuePump], stop: threading.Event) -> None:
         pump.join_deliveries(max(0.0, deadline - time.monotonic()))
 
 
-def banner(config: LocalConfig) -> str:
+def banner(config: LocalConfig, fake_slack: FakeSlack | None = None) -> str:
     key_note = " (generated; set OC_PLATFORM_KEY to choose it)" if config.platform_key_generated else ""
     password_note = (
         " (generated; set OC_DEMO_PASSWORD to choose it)" if config.demo_password_generated else ""
@@ -237,6 +273,7 @@ Office Chat admin backend is running.
   Demo admin     {DEMO_ADMIN}
   Password       {config.demo_password}{password_note}
   Emails         printed below, and kept in {run_dir.shown(run_dir.MAILBOX)}
+{slack_lines(fake_slack)}
 
 Log in:
 {login_example(config)}
@@ -273,8 +310,11 @@ def main() -> None:
     config = read_config()
     check_port_free(config.port, "OC_PORT")
     check_port_free(config.aws_port, "OC_AWS_PORT")
+    if uses_fake_slack():
+        check_port_free(config.slack_port, "OC_SLACK_PORT")
     pump_concurrency = read_pump_concurrency()
     set_environment(config)  # before anything reads the settings: they are cached on first use
+    fake_slack = start_fake_slack(config) if uses_fake_slack() else None  # it sets Slack's settings
     from chalicelib.core.log import configure_logging
 
     configure_logging()
@@ -300,8 +340,8 @@ def main() -> None:
         from localdev.server import create_server
 
         server = create_server(app, HOST, config.port)
-        run_dir.start(config.platform_key)
-        print(banner(config), flush=True)
+        run_dir.start(config.platform_key, os.environ.get("SLACK_SIGNING_SECRET") if fake_slack else None)
+        print(banner(config, fake_slack), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopping…", flush=True)
@@ -309,6 +349,8 @@ def main() -> None:
         if server is not None:
             server.server.server_close()
         stop_pumps(pumps, stop)
+        if fake_slack is not None:
+            fake_slack.stop()
         run_dir.stop()
         emulator.terminate()
         try:

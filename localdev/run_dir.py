@@ -11,6 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_KEY = "platform-key"
 MAILBOX = "mailbox.txt"
+SLACK_SIGNING_SECRET = "slack-signing-secret"  # noqa: S105 - a file's name
 
 
 def folder() -> Path:
@@ -29,13 +30,17 @@ def shown(name: str) -> str:
 _started: list[Path] = []  # the folder this process started, if it is make run's
 
 
-def start(platform_key: str) -> None:
-    """A fresh folder for this run: the key (mode 600) and an empty mailbox."""
+def start(platform_key: str, slack_signing_secret: str | None = None) -> None:
+    """A fresh folder for this run: the key (mode 600), an empty mailbox, and with the fake
+    Slack its signing secret (to sign Events API requests by hand)."""
     directory = folder()
     _started[:] = [directory]
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_private(directory / PLATFORM_KEY, platform_key + "\n")
     _write_private(directory / MAILBOX, "")
+    (directory / SLACK_SIGNING_SECRET).unlink(missing_ok=True)
+    if slack_signing_secret:
+        _write_private(directory / SLACK_SIGNING_SECRET, slack_signing_secret + "\n")
 
 
 def append_mail(text: str) -> None:
@@ -51,6 +56,7 @@ def append_mail(text: str) -> None:
 
 def stop() -> None:
     (folder() / PLATFORM_KEY).unlink(missing_ok=True)
+    (folder() / SLACK_SIGNING_SECRET).unlink(missing_ok=True)
 
 
 def _write_private(path: Path, text: str) -> None:

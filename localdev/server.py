@@ -8,6 +8,7 @@ in AWS: 404 in the contract's error format (Chalice local would answer API Gatew
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -55,7 +56,17 @@ class ContractRequestHandler(ChaliceRequestHandler):
             self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's signature
-        print(f"{self.address_string()} {format % args}", flush=True)
+        print(f"{self.address_string()} {redacted(format % args)}", flush=True)
+
+
+_QUERY = re.compile(r"\?[^ \"]*")
+_HOOK_SECRET = re.compile(r"(/hooks/[a-z]+/)(?!events\b)[^ /?\"]+")
+
+
+def redacted(line: str) -> str:
+    """An access-log line without secrets: a webhook URL's secret, and every query string (an
+    invitation's token, an OAuth callback's code and state)."""
+    return _HOOK_SECRET.sub(r"\1…", _QUERY.sub("?…", line))
 
 
 def create_server(app: Chalice, host: str, port: int) -> LocalDevServer:

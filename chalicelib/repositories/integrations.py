@@ -167,7 +167,8 @@ class IntegrationRepository:
 
     def claim_relay_out(self, domain: str, group_id: str, message_id: str, now: datetime, lease: int) -> None:
         """Takes a group message's delivery to Slack: new, left for a retry, or left by a delivery
-        whose lease ran out (it crashed). Raises ConditionFailed when it was sent, or another delivery holds it."""
+        whose lease ran out (it crashed). Raises ConditionFailed when it was sent, or when another
+        delivery holds it."""
         pk, sk = self.relay_out_key(domain, group_id, message_id)
         item = {**_marker(pk, sk, now), "state": "sending", "lease_until": int(now.timestamp()) + lease}
         taken_over = Condition(

@@ -81,7 +81,7 @@ def slack_group(
 
 
 def webhook_path(integration: dict[str, Any]) -> str:
-    return urlsplit(integration["webhook_url"]).path
+    return str(urlsplit(integration["webhook_url"]).path)
 
 
 def state_of(authorize_url: str) -> str:

@@ -209,7 +209,7 @@ def test_transient_errors_back_off_and_permanent_ones_mark_the_integration(
     assert [(m["attempt"], delay) for m, delay in sent] == [(1, 0), (2, 5), (3, 10)]
     assert [p["text"] for p in fake.posts] == ["Are you there?"]
     # the token revoked at Slack: the integration shows the error, and stops relaying
-    stored_token = next(iter(fake._tokens))  # noqa: SLF001 - the fake's one issued token
+    stored_token = next(iter(fake._tokens))
     fake.revoke(stored_token)
     post(api, token, f"/groups/{group['id']}/messages", "Anyone?")
     drain(client, times=1)

@@ -153,7 +153,7 @@ def test_a_group_admin_creates_the_integration_pending_authorization(api: Api) -
 
 def test_who_may_configure_a_groups_integration(api: Api) -> None:
     admin = api.admin_token()
-    mo, member = sign_in(api, "acme", "mo@acme.example")
+    _, member = sign_in(api, "acme", "mo@acme.example")
     ann, ann_token = sign_in(api, "acme", "ann@acme.example")
     _, outsider = sign_in(api, "acme", "out@acme.example")
     group = create_group(api, member)  # Mo's group: Mo is its admin

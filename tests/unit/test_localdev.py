@@ -37,3 +37,18 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert (config.port, config.aws_port, config.platform_key) == (9001, 9002, "chosen")
     assert not config.platform_key_generated and config.demo_password_generated
     assert len(config.demo_password) >= 16
+
+
+def test_the_access_log_shows_no_webhook_secret_nor_query_string() -> None:
+    from localdev.server import redacted
+
+    assert redacted('"POST /hooks/slack/4Zf4dhlQoClh-40UEM1_RayrC4 HTTP/1.1" 200 -') == (
+        '"POST /hooks/slack/… HTTP/1.1" 200 -'
+    )
+    assert (
+        redacted('"POST /hooks/slack/events HTTP/1.1" 200 -') == '"POST /hooks/slack/events HTTP/1.1" 200 -'
+    )
+    assert (
+        redacted('"GET /accept-invite?token=abc.def HTTP/1.1" 200 -')
+        == '"GET /accept-invite?… HTTP/1.1" 200 -'
+    )
