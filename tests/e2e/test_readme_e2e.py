@@ -2,14 +2,14 @@
 
 Every ```sh block of the README's "## Walk-through" section runs, in order, in one bash (so each
 block's variables reach the next), in a fresh folder that is the runner's `OC_RUN_DIR` parent:
-`.run/platform-key`, `.run/mailbox.txt` and `.run/slack-signing-secret` are this runner's, as they are a reader's. Three
-things differ from a reader's terminal, and only these: the runner's free ports replace the
-README's 8000, 4566 and 4599 (the fake Slack); `curl` is given `--fail-with-body` (an error
-answer fails the step, as a reader would notice it); and bash runs with `set -euo pipefail` (any command that fails stops
-the walk-through there). Each answer the README shows in a `# {…}` comment must be among the
-block's answers, in order: every `"key": value` pair it shows with a plain value (a string
-without `…`, a number, true, false, null) must be found, at any depth, in one answer. A comment
-block that starts with a CSV heading lists lines the block's output must hold.
+`.run/platform-key`, `.run/mailbox.txt` and `.run/slack-signing-secret` are this runner's, as they
+are a reader's. Three things differ from a reader's terminal, and only these: the runner's free
+ports replace the README's 8000, 4566 and 4599 (the fake Slack); `curl` is given `--fail-with-body`
+(an error answer fails the step, as a reader would notice it); and bash runs with `set -euo
+pipefail` (any command that fails stops the walk-through there). Each answer the README shows in a
+`# {…}` comment must be among the block's answers, in order: every `"key": value` pair it shows with
+a plain value (a string without `…`, a number, true, false, null) must be found, at any depth, in
+one answer. A comment block that starts with a CSV heading lists lines the block's output must hold.
 
 The banner's login command and `aws s3 cp` line are run as printed, too."""
 
