@@ -5,10 +5,15 @@ AWS calls are counted with botocore's `before-call` event on every client the ap
 printed as ratios against a baseline of the same run (a bare `import chalice`, a GET /health); the
 absolute times are this machine's and moto's, not Lambda's. Exit status 1 when a call-count target is
 missed or `import app` imports boto3/botocore.
+The Slack rows measure Slack → group (an outgoing webhook, a signed Events API message, for a group
+connected through an in-process fake Slack) and a person's group post with and without a Slack integration.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import json
 import logging
 import os
@@ -16,8 +21,10 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_KEY = "bench-platform-key"
@@ -32,6 +39,34 @@ REQUEST_RUNS = 30
 LOGIN_TARGET = 4
 NEW_DEVICE_LOGIN_TARGET = LOGIN_TARGET + 1
 GET_TARGET = 2
+# Slack → group, either way in: the lookup item's read (the webhook's secret, or the team and channel)
+# and the transaction that writes the message with its Slack marker: 2, within 3.
+SLACK_INBOUND_TARGET = 3
+# A person's post in a group without an integration: the token's read (authentication), one read of
+# the poster's membership together with the group's Slack integration (a BatchGetItem: the membership
+# read a post made before issue 15, so no integration costs no call more) and the transaction that
+# writes the message: exactly 3. A connected group adds only the relay job's sqs.SendMessage.
+GROUP_POST_TARGET = 3
+SLACK_CLIENT_ID = "1111.2222"
+SLACK_CLIENT_SECRET = "bench-slack-client-secret"  # noqa: S105 - the fake Slack's, in-process only
+SLACK_SIGNING_SECRET = "bench-slack-signing-secret-0123456789"  # noqa: S105 - signs the bench's events
+SLACK_SSM_SETTINGS = ("SLACK_CLIENT_SECRET_SSM_PARAM", "SLACK_SIGNING_SECRET_SSM_PARAM")
+# A Slack outgoing webhook's form, as Slack posts it; the bench gives each one a new timestamp.
+OUTGOING_WEBHOOK = (
+    "token=X&team_id=T0001&team_domain=example&channel_id=C2147483705&channel_name=test"
+    "&timestamp={ts}&user_id=U2147483697&user_name=Steve&text={text}&trigger_word="
+)
+
+
+@dataclass(frozen=True)
+class Exactly:
+    """A target met only by this many calls: neither more nor fewer."""
+
+    calls: int
+
+
+Target = int | Exactly | None
+Row = tuple[str, list[str], Target]
 
 
 def _isolate_path() -> None:
@@ -79,15 +114,24 @@ class Bench:
         answer = self.expect(status, method, path, token, body)
         return list(self.log.calls), answer
 
+    def counted_raw(self, status: int, path: str, headers: dict[str, str], body: bytes) -> list[str]:
+        """AWS calls of a POST as an outside service sends it: its own headers and raw body."""
+        self.log.calls.clear()
+        response = self.http.post(path, headers=headers, body=body)
+        calls = list(self.log.calls)
+        if response.status_code != status:
+            raise SystemExit(f"bench: POST {path} answered {response.status_code}, expected {status}")
+        return calls
+
 
 def _login(password: str = PASSWORD) -> dict[str, str]:
     return {"domain": DOMAIN, "email": EMAIL, "password": password, "client": "web"}
 
 
-def _count_rows(bench: Bench) -> tuple[list[tuple[str, list[str], int | None]], str]:
+def _count_rows(bench: Bench) -> tuple[list[Row], str]:
     """AWS calls of each measured request; returns the rows and a token for the timing loop."""
     warm_token = bench.expect(200, "POST", "/auth/login", body=_login())["token"]
-    rows: list[tuple[str, list[str], int | None]] = []
+    rows: list[Row] = []
     calls, answer = bench.counted(200, "POST", "/auth/login", body=_login())
     token = answer["token"]
     rows.append(("POST /auth/login (ok)", calls, LOGIN_TARGET))
@@ -120,7 +164,115 @@ def _count_rows(bench: Bench) -> tuple[list[tuple[str, list[str], int | None]], 
     return rows, token
 
 
-def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, float]:
+class SlackMessages:
+    """New Slack messages: each with a timestamp (ts) of its own, so none is a replay."""
+
+    def __init__(self) -> None:
+        self.seconds = int(time.time())
+        self.count = 0
+        self.texts: list[str] = []
+
+    def next(self) -> tuple[str, str]:
+        self.count += 1
+        text = f"bench {self.count}"
+        self.texts.append(text)
+        return f"{self.seconds}.{self.count:06d}", text
+
+
+def _connect_slack(bench: Bench, fake: Any, token: str) -> tuple[str, str]:
+    """A new group with an active Slack integration on the fake's channel: (group id, webhook path)."""
+    group_id = bench.expect(201, "POST", "/groups", token, {"name": "Bench Slack"})["id"]
+    slack_path = f"/groups/{group_id}/integrations/slack"
+    integration = bench.expect(201, "POST", slack_path, token, {"display_name": "Slack"})
+    # the admin's browser: the fake's authorize page redirects at once, then our callback
+    authorize = urlsplit(integration["authorize_url"])
+    connection = http.client.HTTPConnection(authorize.netloc, timeout=5)
+    try:
+        connection.request("GET", f"{authorize.path}?{authorize.query}")
+        answer = connection.getresponse()
+        answer.read()
+        location = urlsplit(answer.getheader("Location") or "")
+    finally:
+        connection.close()
+    if answer.status != 302:
+        raise SystemExit(f"bench: the fake Slack's authorize page answered {answer.status}, expected 302")
+    page = bench.http.get(f"{location.path}?{location.query}")
+    if page.status_code != 200:
+        raise SystemExit(f"bench: the Slack OAuth callback answered {page.status_code}: {page.body!r}")
+    connected = bench.expect(200, "GET", slack_path, token)
+    if (connected["status"], connected["channel_id"]) != ("active", fake.channel_id):
+        raise SystemExit(f"bench: the Slack integration is not connected: {connected}")
+    return group_id, str(urlsplit(integration["webhook_url"]).path)
+
+
+def _signed_event(fake: Any, ts: str, text: str) -> tuple[dict[str, str], bytes]:
+    """An Events API message event of the fake's team and channel, signed as Slack signs it."""
+    envelope = {
+        "token": "X",
+        "team_id": fake.team_id,
+        "api_app_id": "A0BENCH001",
+        "event": {
+            "type": "message",
+            "channel": fake.channel_id,
+            "user": "U2147483697",
+            "text": text,
+            "ts": ts,
+            "event_ts": ts,
+            "channel_type": "channel",
+        },
+        "type": "event_callback",
+        "event_id": f"Ev{ts.replace('.', '')}",
+        "event_time": int(float(ts)),
+    }
+    body = json.dumps(envelope).encode()
+    stamp = str(int(time.time()))  # the bench's services run on the system clock
+    digest = hmac.new(SLACK_SIGNING_SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={digest.hexdigest()}",
+    }
+    return headers, body
+
+
+def _slack_rows(bench: Bench, fake: Any, token: str) -> list[Row]:
+    """Slack → group both ways in, and a person's post in a group without and with Slack."""
+    rows: list[Row] = []
+    group_id, webhook = _connect_slack(bench, fake, token)
+    messages = SlackMessages()
+    ts, text = messages.next()
+    form = OUTGOING_WEBHOOK.format(ts=ts, text=text.replace(" ", "+")).encode()
+    calls = bench.counted_raw(200, webhook, {"Content-Type": "application/x-www-form-urlencoded"}, form)
+    rows.append(("POST /hooks/slack/{secret} (outgoing webhook)", calls, SLACK_INBOUND_TARGET))
+    headers, body = _signed_event(fake, *messages.next())
+    calls = bench.counted_raw(200, "/hooks/slack/events", headers, body)
+    rows.append(("POST /hooks/slack/events (message event)", calls, SLACK_INBOUND_TARGET))
+    posted = {m["text"] for m in bench.expect(200, "GET", f"/groups/{group_id}/messages", token)["items"]}
+    if missing := set(messages.texts) - posted:  # a dropped message would be counted as cheap
+        raise SystemExit(f"bench: Slack messages not in the group: {sorted(missing)}")
+
+    plain_id = bench.expect(201, "POST", "/groups", token, {"name": "Bench plain"})["id"]
+    plain, _ = bench.counted(201, "POST", f"/groups/{plain_id}/messages", token, {"text": "no integration"})
+    rows.append(("POST /groups/{id}/messages (no integration)", plain, Exactly(GROUP_POST_TARGET)))
+    # warm, as the logins are: a container's first job also looks the queue's URL up (sqs.GetQueueUrl, once)
+    bench.expect(201, "POST", f"/groups/{group_id}/messages", token, {"text": "warms the job queue"})
+    calls, _ = bench.counted(201, "POST", f"/groups/{group_id}/messages", token, {"text": "to Slack"})
+    rows.append(("POST /groups/{id}/messages (with Slack)", calls, len(plain) + 1))
+    return rows
+
+
+def _use_fake_slack(fake: Any) -> None:
+    """Our Slack app's settings, pointing at the fake: before the settings are read."""
+    os.environ.update(
+        SLACK_CLIENT_ID=SLACK_CLIENT_ID,
+        SLACK_CLIENT_SECRET=SLACK_CLIENT_SECRET,
+        SLACK_SIGNING_SECRET=SLACK_SIGNING_SECRET,
+        SLACK_API_URL=fake.api_url,
+        SLACK_AUTHORIZE_URL=fake.authorize_url,
+    )
+
+
+def measure_requests() -> tuple[list[Row], float, float]:
     """Calls per request (label, operations, target) and median seconds of GET /health and GET /me."""
     from chalice.test import Client
     from moto import mock_aws
@@ -129,12 +281,15 @@ def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, 
     from chalicelib.core import aws
     from chalicelib.core.config import get_settings, reset_settings
     from infra.emulator import provision_emulator
+    from localdev.fake_slack import FakeSlack
 
     log = CallLog()
     original_create = aws._create
     aws._create = lambda service: log.hook(original_create(service))  # clients created later are hooked too
     try:
-        with mock_aws():
+        # the fake's HTTP calls go through urllib, not botocore: never counted
+        with FakeSlack(client_id=SLACK_CLIENT_ID, client_secret=SLACK_CLIENT_SECRET) as fake, mock_aws():
+            _use_fake_slack(fake)
             reset_settings()
             aws.reset_clients()
             reset_services()
@@ -150,6 +305,7 @@ def measure_requests() -> tuple[list[tuple[str, list[str], int | None]], float, 
                 domain = {"domain": DOMAIN, "plan": "business", "billing": "monthly", "hipaa": False}
                 bench.expect(201, "POST", "/platform/domains", body={**domain, "admin": admin})
                 rows, token = _count_rows(bench)
+                rows += _slack_rows(bench, fake, token)
 
                 health: list[float] = []
                 me: list[float] = []
@@ -196,22 +352,33 @@ def measure_imports() -> dict[str, tuple[float, bool, bool]]:
     return {m: (statistics.median(t), boto3_seen[m], botocore_seen[m]) for m, t in samples.items()}
 
 
+def _judge(count: int, target: Target) -> tuple[str, str]:
+    """The target as shown and the verdict: OK, OVER (more calls than the target), UNDER (fewer
+    than an exact one), or - (no target)."""
+    if target is None:
+        return "-", "-"
+    if isinstance(target, Exactly):
+        verdict = "OK" if count == target.calls else ("OVER" if count > target.calls else "UNDER")
+        return f"= {target.calls}", verdict
+    return f"<= {target}", "OK" if count <= target else "OVER"
+
+
 def main() -> int:
     _isolate_path()
     from bench.harness import configure_env
 
-    configure_env(PLATFORM_KEY, ())
+    configure_env(PLATFORM_KEY, SLACK_SSM_SETTINGS)
     failures: list[str] = []
 
     rows, health_s, me_s = measure_requests()
     print("AWS calls per request (botocore before-call events, moto in-process)")
-    print(f"  {'request':<40} {'calls':>5}  {'target':>6}  {'':4}  operations")
+    width = max(len(label) for label, _, _ in rows)
+    print(f"  {'request':<{width}} {'calls':>5}  {'target':>6}  {'':5}  operations")
     for label, calls, target in rows:
-        verdict = "-" if target is None else ("OK" if len(calls) <= target else "OVER")
-        shown = "-" if target is None else f"<= {target}"
-        print(f"  {label:<40} {len(calls):>5}  {shown:>6}  {verdict:4}  {', '.join(calls) or '(none)'}")
-        if verdict == "OVER":
-            failures.append(f"{label} makes {len(calls)} AWS calls, target <= {target}")
+        shown, verdict = _judge(len(calls), target)
+        print(f"  {label:<{width}} {len(calls):>5}  {shown:>6}  {verdict:5}  {', '.join(calls) or '(none)'}")
+        if verdict not in {"OK", "-"}:
+            failures.append(f"{label} makes {len(calls)} AWS calls, target {shown}")
 
     imports = measure_imports()
     base = imports["chalice"][0]
