@@ -285,6 +285,19 @@ class FakeSlack:
         }
         return json_reply({"ok": True, "channel": post["channel"], "ts": ts, "message": message})
 
+    def conversations_info(self, token: str | None, fields: Mapping[str, str]) -> Reply:
+        """A channel the fake knows: its own (named after channel_name) or one added."""
+        with self._lock:
+            refusal = self._token_refusal(token)
+            channel = fields.get("channel", "")
+            known = channel in self._channels
+        if refusal is not None:
+            return slack_error(refusal)
+        if not known:
+            return slack_error("channel_not_found")
+        name = self.channel_name.lstrip("#") if channel == self.channel_id else f"channel-{channel.lower()}"
+        return json_reply({"ok": True, "channel": {"id": channel, "name": name, "is_channel": True}})
+
     def auth_test(self, token: str | None) -> Reply:
         with self._lock:
             refusal = self._token_refusal(token)
@@ -362,6 +375,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake.authorize(query))
         elif path == "/_fake/posts":
             self._send(json_reply(fake.posts))
+        elif path.startswith("/api/"):  # slack_sdk reads some methods with GET (conversations.info)
+            self._send(self._api_call(path.removeprefix("/api/"), query, b""))
         else:
             self._send(text_reply(404, "not found"))
 
@@ -387,6 +402,9 @@ class _Handler(BaseHTTPRequestHandler):
             "oauth.v2.access": lambda: fake.oauth_access(fields, self._basic_auth()),
             "chat.postMessage": lambda: fake.post_message(self._bearer() or fields.get("token"), fields),
             "auth.test": lambda: fake.auth_test(self._bearer() or fields.get("token")),
+            "conversations.info": lambda: fake.conversations_info(
+                self._bearer() or fields.get("token"), fields
+            ),
         }
         call = calls.get(method)
         return call() if call is not None else slack_error("unknown_method")

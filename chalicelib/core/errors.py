@@ -94,5 +94,13 @@ class TooManyRequests(AppError):
         return {"Retry-After": str(self.retry_after)}
 
 
+class BadGateway(AppError):
+    """A service we call on the caller's behalf (Slack) failed or is unreachable: nothing the
+    caller sent is wrong, and trying again later may work."""
+
+    status = 502
+    code = "upstream_unavailable"
+
+
 def error_body(code: str, message: str) -> dict[str, dict[str, str]]:
     return {"error": {"code": code, "message": message}}

@@ -315,6 +315,16 @@ class SlackClient:
             raise SlackApiFailure("invalid_response", "permanent")
         return ts
 
+    def channel_name(self, token: str, channel: str) -> str:
+        """The channel's name (conversations.info, channels:read); SlackApiFailure
+        `channel_not_found` when the bot's workspace has no such channel."""
+        answer = self._call(lambda web: web.conversations_info(token=token, channel=channel))
+        found = answer.get("channel")
+        name = found.get("name") if isinstance(found, dict) else None
+        if not isinstance(name, str) or not name:
+            raise SlackApiFailure("invalid_response", "permanent")
+        return f"#{name}"
+
     def auth_test(self, token: str) -> dict[str, Any]:
         return self._call(lambda web: web.auth_test(token=token))
 

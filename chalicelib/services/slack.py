@@ -31,7 +31,7 @@ from chalicelib.core import ids
 from chalicelib.core.aws import secret_setting
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Conflict, InvalidField, NotFound, Unauthorized
+from chalicelib.core.errors import BadGateway, Conflict, InvalidField, NotFound, Unauthorized
 from chalicelib.core.log import get_logger
 from chalicelib.core.signing import BadSignedToken, sign, verify
 from chalicelib.domain.integrations import (
@@ -186,19 +186,44 @@ class SlackIntegrations:
             raise InvalidField(
                 "channel_id", "must be a Slack channel id such as C0123ABCDEF", "invalid_channel_id"
             )
-        if current.team_id is None:
+        if current.team_id is None or current.token_ciphertext is None:
             raise Conflict(
                 "Authenticate with Slack first: the channel belongs to the workspace you authorize.",
                 "not_authorized",
             )
+        name = self._channel_name(current, channel_id)
         release = self._integrations.release_channel_op(current)
         if release:
             tx.add(release)
-        moved = replace(changed, channel_id=channel_id, channel_name=None, error=None)
+        moved = replace(changed, channel_id=channel_id, channel_name=name, error=None)
         if moved.status is IntegrationStatus.ERROR and moved.token_ciphertext:
             moved = replace(moved, status=IntegrationStatus.ACTIVE)  # a new channel is worth a try
         tx.add(self._integrations.claim_channel_op(moved), on_condition_failed=_channel_in_use())
         return moved
+
+    def _channel_name(self, integration: Integration, channel_id: str) -> str:
+        """The channel's name, asked of Slack with the bot's token (conversations.info): a
+        channel the workspace does not have, or the bot may not see, is refused now, not at the
+        first delivery."""
+        assert integration.token_ciphertext is not None
+        token = self._box.decrypt(integration.token_ciphertext, _token_owner(integration))
+        try:
+            return self._client().channel_name(token, channel_id)
+        except slack.SlackApiFailure as failure:
+            if failure.kind != "permanent":
+                raise BadGateway(
+                    "Slack did not answer; try again in a moment.", "slack_unavailable"
+                ) from None
+            if failure.error == "channel_not_found":
+                raise InvalidField(
+                    "channel_id",
+                    "is not a channel of the Slack workspace you authorized",
+                    "channel_not_found",
+                ) from None
+            raise Conflict(
+                f"Slack refused the integration's token ({failure.error}); authenticate with Slack again.",
+                "slack_refused",
+            ) from None
 
     def delete(self, principal: Principal, group_id: str) -> None:
         integration = self.get(principal, group_id)

@@ -23,8 +23,10 @@ from tests.conftest import Api, error_of
 from tests.integration.slack_support import (
     CLIENT_ID,
     CLIENT_SECRET,
+    fixture_json,
     fixture_text,
     group_texts,
+    send_event,
     send_outgoing,
     slack_group,
     use_slack_app,
@@ -260,3 +262,58 @@ def test_a_deleted_integration_or_message_is_not_relayed(
     drain(client)
     assert fake.posts == []
     assert error_of(api.call("GET", f"/groups/{group['id']}/integrations/slack", token=token))[0] == 404
+
+
+# --- change the channel ------------------------------------------------------------------------------
+
+
+def test_patch_renames_and_moves_the_channel_slack_knows(api: Api, fake: FakeSlack) -> None:
+    token = api.admin_token()
+    group, integration = connected_group(api, fake, token)
+    fake.add_channel("C999XYZ")
+    path = f"/groups/{group['id']}/integrations/slack"
+    response = api.call("PATCH", path, {"display_name": "Bridge", "channel_id": "C999XYZ"}, token=token)
+    assert response.status_code == 200, response.body
+    moved = response.json_body
+    assert (moved["display_name"], moved["channel_id"], moved["channel_name"]) == (
+        "Bridge",
+        "C999XYZ",
+        "#channel-c999xyz",
+    )
+    assert moved["webhook_url"] == integration["webhook_url"]
+    assert error_of(api.call("PATCH", path, {"channel_id": "general"}, token=token)) == (
+        400,
+        "invalid_channel_id",
+    )
+    assert error_of(api.call("PATCH", path, {"channel_id": "C404NOPE"}, token=token)) == (
+        400,
+        "channel_not_found",
+    )
+    # the old channel no longer feeds the group; the new one does, under the new name
+    envelope = fixture_json("event_message.json")
+    envelope["team_id"], envelope["event"]["channel"] = fake.team_id, fake.channel_id
+    assert send_event(api, envelope).status_code == 200
+    envelope["event"]["channel"] = "C999XYZ"
+    assert send_event(api, envelope).status_code == 200
+    assert group_texts(api, token, group["id"]) == [
+        {
+            "text": "Live long and prospect.",
+            "author": "Bridge",
+            "via": {"service": "slack", "name": "U123ABC456"},
+        }
+    ]
+    # the freed channel can feed another group; a channel in use cannot be taken
+    other, _ = connected_group(api, fake, token)
+    other_path = f"/groups/{other['id']}/integrations/slack"
+    response = api.call("PATCH", other_path, {"channel_id": "C999XYZ"}, token=token)
+    assert error_of(response) == (409, "channel_in_use")
+
+
+def test_patch_channel_when_slack_refuses_the_token(api: Api, fake: FakeSlack) -> None:
+    token = api.admin_token()
+    group, _ = connected_group(api, fake, token)
+    fake.revoke(next(iter(fake._tokens)))
+    response = api.call(
+        "PATCH", f"/groups/{group['id']}/integrations/slack", {"channel_id": "C0X"}, token=token
+    )
+    assert error_of(response) == (409, "slack_refused")
