@@ -38,7 +38,7 @@ from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
 from chalicelib.services.import_invitations import ImportInvitations
 from chalicelib.services.imports import ChunkProcessor, ImportOutcome, ImportRun, ImportService
-from chalicelib.services.integrations import IntegrationService
+from chalicelib.services.integrations import IntegrationService, OAuthStates
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.memberships import DefaultGroupJoiner
@@ -129,6 +129,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         table, integration_repository, domains, group_service, audit, clock
     )
     slack_client = _slack_client
+    oauth_states = OAuthStates(integration_repository, clock)
     slack_relay = SlackRelay(
         table,
         integration_repository,
@@ -163,6 +164,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
             table,
             integration_repository,
             integration_service,
+            oauth_states,
             SecretBox(),
             slack_client,
             SlackApp.from_settings,

@@ -10,13 +10,17 @@ switch is a string set on the domain's META item, read with every request's toke
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Forbidden, NotFound
-from chalicelib.core.signing import derived_secret
+from chalicelib.core.signing import BadSignedToken, derived_secret, sign, verify
 from chalicelib.domain.integrations import Integration, Service
 from chalicelib.domain.models import AuditEntry, Principal
 from chalicelib.repositories.audit import AuditRepository
@@ -27,6 +31,25 @@ from chalicelib.services.groups import GroupAccess, GroupService
 from chalicelib.services.transaction import Transaction
 
 SERVICES = (Service.SLACK, Service.MAILCHIMP)
+STATE_MINUTES = 30
+
+
+@dataclass(frozen=True)
+class OAuthOutcome:
+    """What an OAuth callback's page says: `status` 200 when the group is connected."""
+
+    status: int
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class AuthorizationStart:
+    """A callback's valid state and the integration it names, still waiting for its token."""
+
+    integration: Integration
+    nonce: str
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -55,6 +78,86 @@ def hook_secret(integration: Integration) -> str:
 
 def hook_url(integration: Integration) -> str:
     return f"{get_settings().public_url}/hooks/{integration.service.value}/{hook_secret(integration)}"
+
+
+def token_owner(integration: Integration) -> dict[str, str]:
+    """The KMS encryption context of an integration's token: it decrypts for its integration only."""
+    return {
+        "domain": integration.domain,
+        "integration": integration.id,
+        "purpose": f"{integration.service}-bot-token",
+    }
+
+
+def redirect_uri(service: Service) -> str:
+    return f"{get_settings().public_url}/oauth/{service.value}/callback"
+
+
+def refused(detail: str, title: str = "Not connected") -> OAuthOutcome:
+    return OAuthOutcome(400, title, detail)
+
+
+class OAuthStates:
+    """The `state` of an "Authenticate with …" link: signed for its service, naming the domain,
+    group, integration and a nonce, good for STATE_MINUTES and once (the transaction that stores
+    the token marks its nonce used, so a failed attempt does not spend it)."""
+
+    def __init__(self, integrations: IntegrationRepository, clock: Clock) -> None:
+        self._integrations = integrations
+        self._clock = clock
+
+    def issue(self, integration: Integration) -> str:
+        expires = self._clock.now() + timedelta(minutes=STATE_MINUTES)
+        payload = {
+            "d": integration.domain,
+            "g": integration.group_id,
+            "i": integration.id,
+            "n": secrets.token_urlsafe(12),
+        }
+        return sign(_state_purpose(integration.service), payload, expires)
+
+    def open(
+        self, service: Service, code: str | None, state: str | None, error: str | None
+    ) -> tuple[AuthorizationStart | None, OAuthOutcome | None]:
+        """The integration a callback completes, with the code to exchange; or the page that
+        says why not (a bad, expired or used state, a denial, no code, no such integration)."""
+        name = "Slack" if service is Service.SLACK else "MailChimp"
+        try:
+            claims = verify(_state_purpose(service), state or "", self._clock.now())
+        except BadSignedToken as bad:
+            reason = "has expired" if str(bad) == "expired" else "is not one we issued"
+            return None, refused(
+                f"This authorization link {reason}. Start again from Configure Integrations."
+            )
+        if error:
+            return None, refused(f"{name} authorization was denied, so nothing was connected.")
+        if not code:
+            return None, refused(f"{name} sent no authorization code.")
+        return self._pending(service, name, claims)
+
+    def use_op(self, start: AuthorizationStart) -> dict[str, Any]:
+        return self._integrations.use_state_op(start.integration.domain, start.nonce, start.expires_at)
+
+    def _pending(
+        self, service: Service, name: str, claims: dict[str, Any]
+    ) -> tuple[AuthorizationStart | None, OAuthOutcome | None]:
+        domain, group_id, nonce = str(claims.get("d")), str(claims.get("g")), str(claims.get("n"))
+        if self._integrations.state_used(domain, nonce):
+            return None, refused(
+                "This authorization link was already used. Start again from Configure Integrations."
+            )
+        integration = self._integrations.get(domain, group_id, service) if ids.is_id(group_id) else None
+        if integration is None or integration.id != claims.get("i"):
+            return None, refused(f"This {name} integration no longer exists.")
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        return AuthorizationStart(integration, nonce, expires), None
+
+
+_START_AGAIN = "Start again from Configure Integrations."
+
+
+def _state_purpose(service: Service) -> str:
+    return f"{service.value}-oauth-state"
 
 
 def parse_service(name: str) -> Service:

@@ -24,7 +24,7 @@ import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core import ids
@@ -33,7 +33,6 @@ from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import BadGateway, Conflict, InvalidField, NotFound, Unauthorized
 from chalicelib.core.log import get_logger
-from chalicelib.core.signing import BadSignedToken, sign, verify
 from chalicelib.domain.integrations import (
     RELAY_LEASE_SECONDS,
     RELAY_MAX_ATTEMPTS,
@@ -54,29 +53,27 @@ from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.jobs import JobQueue
 from chalicelib.repositories.messages import MessageRepository
 from chalicelib.repositories.secrets import SecretBox
-from chalicelib.services.integrations import IntegrationService, hook_secret
+from chalicelib.services.integrations import (
+    AuthorizationStart,
+    IntegrationService,
+    OAuthOutcome,
+    OAuthStates,
+    hook_secret,
+    redirect_uri,
+    refused,
+    token_owner,
+)
 from chalicelib.services.transaction import Transaction
 
 log = get_logger(__name__)
 
 RELAY_JOB = "slack_relay"
-STATE_PURPOSE = "slack-oauth-state"
-STATE_MINUTES = 30
 
 
 @dataclass(frozen=True)
 class SlackChanges:
     display_name: str | None
     channel_id: str | None
-
-
-@dataclass(frozen=True)
-class OAuthOutcome:
-    """What the OAuth callback's page says: `status` 200 when the group is connected."""
-
-    status: int
-    title: str
-    detail: str
 
 
 @dataclass(frozen=True)
@@ -101,10 +98,6 @@ class SlackApp:
         )
 
 
-def redirect_uri() -> str:
-    return f"{get_settings().public_url}/oauth/slack/callback"
-
-
 def not_found() -> NotFound:
     return NotFound("This group has no Slack integration.", "integration_not_found")
 
@@ -117,6 +110,7 @@ class SlackIntegrations:
         table: Table,
         integrations: IntegrationRepository,
         base: IntegrationService,
+        states: OAuthStates,
         box: SecretBox,
         client: Callable[[], slack.SlackClient],
         app: Callable[[], SlackApp],
@@ -125,6 +119,7 @@ class SlackIntegrations:
         self._table = table
         self._integrations = integrations
         self._base = base
+        self._states = states
         self._box = box
         self._client = client
         self._app = app
@@ -206,7 +201,7 @@ class SlackIntegrations:
         channel the workspace does not have, or the bot may not see, is refused now, not at the
         first delivery."""
         assert integration.token_ciphertext is not None
-        token = self._box.decrypt(integration.token_ciphertext, _token_owner(integration))
+        token = self._box.decrypt(integration.token_ciphertext, token_owner(integration))
         try:
             return self._client().channel_name(token, channel_id)
         except slack.SlackApiFailure as failure:
@@ -236,66 +231,41 @@ class SlackIntegrations:
         tx.commit()
 
     def authorize_url(self, integration: Integration) -> str | None:
-        """Slack's authorize URL for this integration, with a fresh signed `state` naming it
-        (good for STATE_MINUTES, once); None while our Slack app is not configured."""
+        """Slack's authorize URL for this integration, with a fresh state (OAuthStates); None
+        while our Slack app is not configured."""
         client_id = self._app().client_id
         if not client_id:
             return None
-        expires = self._clock.now() + timedelta(minutes=STATE_MINUTES)
-        payload = {
-            "d": integration.domain,
-            "g": integration.group_id,
-            "i": integration.id,
-            "n": secrets.token_urlsafe(12),
-        }
-        state = sign(STATE_PURPOSE, payload, expires)
-        return slack.authorize_url(get_settings().slack_authorize_url, client_id, redirect_uri(), state)
+        state = self._states.issue(integration)
+        return slack.authorize_url(
+            get_settings().slack_authorize_url, client_id, redirect_uri(Service.SLACK), state
+        )
 
     # --- the OAuth callback -------------------------------------------------------------------------
 
     def complete_oauth(self, code: str | None, state: str | None, error: str | None) -> OAuthOutcome:
         """The end of "Authenticate with Slack". A bad, used or expired state, or a denied
         authorization, changes nothing (400); so does a code Slack refuses."""
-        now = self._clock.now()
-        try:
-            claims = verify(STATE_PURPOSE, state or "", now)
-        except BadSignedToken as bad:
-            reason = "has expired" if str(bad) == "expired" else "is not one we issued"
-            return _refused(f"This authorization link {reason}. Start again from Configure Integrations.")
-        if error:
-            return _refused("Slack authorization was denied, so nothing was connected.")
-        if not code:
-            return _refused("Slack sent no authorization code.")
-        integration = self._pending(claims)
-        if isinstance(integration, OAuthOutcome):
-            return integration
-        return self._connect(integration, code, claims, now)
+        start, outcome = self._states.open(Service.SLACK, code, state, error)
+        if start is None or code is None:
+            return outcome or refused("Slack sent no authorization code.")
+        return self._connect(start, code, self._clock.now())
 
-    def _pending(self, claims: dict[str, Any]) -> Integration | OAuthOutcome:
-        domain, group_id, nonce = str(claims.get("d")), str(claims.get("g")), str(claims.get("n"))
-        if self._integrations.state_used(domain, nonce):
-            return _refused(
-                "This authorization link was already used. Start again from Configure Integrations."
-            )
-        integration = self._integrations.get(domain, group_id, Service.SLACK) if ids.is_id(group_id) else None
-        if integration is None or integration.id != claims.get("i"):
-            return _refused("This Slack integration no longer exists.")
-        return integration
-
-    def _connect(
-        self, integration: Integration, code: str, claims: dict[str, Any], now: datetime
-    ) -> OAuthOutcome:
+    def _connect(self, start: AuthorizationStart, code: str, now: datetime) -> OAuthOutcome:
+        integration = start.integration
         app = self._app()
         if not (app.client_id and app.client_secret):
             return OAuthOutcome(503, "Slack is not set up", "This server has no Slack app configured.")
         try:
-            grant = self._client().exchange_code(app.client_id, app.client_secret, code, redirect_uri())
+            grant = self._client().exchange_code(
+                app.client_id, app.client_secret, code, redirect_uri(Service.SLACK)
+            )
         except slack.SlackApiFailure as failure:
             status = 400 if failure.kind == "permanent" else 502  # a refused code; Slack unwell
             return OAuthOutcome(
                 status, "Slack refused", f"Slack answered {failure.error}; nothing was connected."
             )
-        owner = _token_owner(integration)
+        owner = token_owner(integration)
         connected = replace(
             integration,
             status=IntegrationStatus.ACTIVE,
@@ -311,8 +281,7 @@ class SlackIntegrations:
             updated_at=now,
         )
         tx = Transaction(self._table)
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
-        tx.add(self._integrations.use_state_op(integration.domain, str(claims["n"]), expires))
+        tx.add(self._states.use_op(start))
         tx.add(self._integrations.save_op(connected, integration.version))
         if integration.channel_id != connected.channel_id or integration.team_id != connected.team_id:
             release = self._integrations.release_channel_op(integration)
@@ -325,7 +294,7 @@ class SlackIntegrations:
         except Conflict as conflict:
             if conflict.code == "channel_in_use":
                 return OAuthOutcome(409, "Channel already connected", conflict.message)
-            return _refused("This authorization link was already used, or the integration changed meanwhile.")
+            return refused("This authorization link was already used, or the integration changed meanwhile.")
         channel = connected.channel_name or connected.channel_id or "no channel yet"
         return OAuthOutcome(200, "Connected to Slack", f"{grant.team_name or grant.team_id}: {channel}.")
 
@@ -513,7 +482,7 @@ class SlackRelay:
     def _post(self, integration: Integration, message: Message, task: dict[str, Any]) -> None:
         assert integration.token_ciphertext and integration.channel_id
         domain, group_id, now = integration.domain, integration.group_id, self._clock.now()
-        token = self._box.decrypt(integration.token_ciphertext, _token_owner(integration))
+        token = self._box.decrypt(integration.token_ciphertext, token_owner(integration))
         try:
             self._client().post_message(
                 token, integration.channel_id, message.text, str(task.get("username") or "")
@@ -572,11 +541,6 @@ def _display_name(name: str) -> str:
         raise InvalidField("display_name", str(bad)) from None
 
 
-def _token_owner(integration: Integration) -> dict[str, str]:
-    """The KMS encryption context of the bot token: the token decrypts only for its integration."""
-    return {"domain": integration.domain, "integration": integration.id, "purpose": "slack-bot-token"}
-
-
 def _change_details(changes: SlackChanges) -> dict[str, str]:
     details = {}
     if changes.display_name is not None:
@@ -588,10 +552,6 @@ def _change_details(changes: SlackChanges) -> dict[str, str]:
 
 def _plausible_secret(secret: str) -> bool:
     return 20 <= len(secret) <= 100 and secret.replace("-", "").replace("_", "").isalnum()
-
-
-def _refused(detail: str) -> OAuthOutcome:
-    return OAuthOutcome(400, "Slack was not connected", detail)
 
 
 def _concurrent() -> Conflict:

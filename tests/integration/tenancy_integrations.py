@@ -7,7 +7,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chalicelib.core.signing import sign
-from chalicelib.services.slack import STATE_PURPOSE
 from tests.conftest import Api, error_of
 from tests.integration.slack_support import slack_group, webhook_path
 
@@ -49,7 +48,7 @@ def check_hooks(api: Api) -> None:
     # a state names its integration's domain: a validly signed one naming acme's integration
     # under globex finds nothing there
     claims = {"d": "globex", "g": acme_group["id"], "i": acme_integration["id"], "n": "n0"}
-    state = sign(STATE_PURPOSE, claims, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
+    state = sign("slack-oauth-state", claims, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
     answer = api.client.http.get(f"/oauth/slack/callback?code=x&state={state}")
     assert answer.status_code == 400 and "no longer exists" in answer.body.decode()
     events = api.client.http.post(
