@@ -41,6 +41,7 @@ from chalicelib.services.imports import ChunkProcessor, ImportOutcome, ImportRun
 from chalicelib.services.integrations import IntegrationService, OAuthStates
 from chalicelib.services.invitations import InvitationService
 from chalicelib.services.jobs import JobService
+from chalicelib.services.mailchimp import MailchimpApp, MailchimpInbound, MailchimpIntegrations
 from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
@@ -51,6 +52,7 @@ from chalicelib.services.user_deletion import UserDeletionService
 from chalicelib.services.users import UserService
 
 if TYPE_CHECKING:
+    from chalicelib.integrations.mailchimp import MailchimpClient
     from chalicelib.integrations.slack import SlackClient
 
 
@@ -74,6 +76,8 @@ class Services:
     integrations: IntegrationService
     slack: SlackIntegrations
     slack_inbound: SlackInbound
+    mailchimp: MailchimpIntegrations
+    mailchimp_inbound: MailchimpInbound
 
 
 def build_services(clock: Clock | None = None, table: Table | None = None) -> Services:
@@ -170,6 +174,17 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
             SlackApp.from_settings,
             clock,
         ),
+        mailchimp=MailchimpIntegrations(
+            table,
+            integration_repository,
+            integration_service,
+            oauth_states,
+            SecretBox(),
+            _mailchimp_client,
+            MailchimpApp.from_settings,
+            clock,
+        ),
+        mailchimp_inbound=MailchimpInbound(table, integration_repository, domains, message_repository, clock),
         slack_inbound=SlackInbound(
             table, integration_repository, domains, message_repository, SlackApp.from_settings, clock
         ),
@@ -202,6 +217,13 @@ def _slack_client() -> SlackClient:
     return SlackClient(get_settings().slack_api_url)
 
 
+@lru_cache(maxsize=1)
+def _mailchimp_client() -> MailchimpClient:
+    from chalicelib.integrations.mailchimp import MailchimpClient
+
+    return MailchimpClient(get_settings().mailchimp_login_url)
+
+
 _override: Services | None = None
 
 
@@ -224,3 +246,4 @@ def reset_services() -> None:
     use_services(None)
     _default_services.cache_clear()
     _slack_client.cache_clear()
+    _mailchimp_client.cache_clear()

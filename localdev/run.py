@@ -23,6 +23,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from localdev import run_dir
+from localdev.fake_mailchimp import FakeMailchimp
 from localdev.fake_slack import FakeSlack
 from localdev.pump import DEFAULT_CONCURRENCY, QueuePump
 
@@ -36,6 +37,7 @@ class LocalConfig:
     port: int
     aws_port: int
     slack_port: int  # the fake Slack's, when no real Slack app is configured
+    mailchimp_port: int  # the fake MailChimp's, when no real MailChimp app is configured
     region: str
     platform_key: str
     platform_key_generated: bool
@@ -58,6 +60,7 @@ def read_config() -> LocalConfig:
         port=int(os.environ.get("OC_PORT") or 8000),
         aws_port=int(os.environ.get("OC_AWS_PORT") or 4566),
         slack_port=int(os.environ.get("OC_SLACK_PORT") or 4599),
+        mailchimp_port=int(os.environ.get("OC_MAILCHIMP_PORT") or 4598),
         region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         platform_key=key or secrets.token_urlsafe(24),
         platform_key_generated=not key,
@@ -116,6 +119,38 @@ def start_fake_slack(config: LocalConfig) -> FakeSlack:
         }
     )
     return fake
+
+
+def uses_fake_mailchimp() -> bool:
+    """No MailChimp app of the operator's (MAILCHIMP_CLIENT_ID unset): the run brings a fake."""
+    return not os.environ.get("MAILCHIMP_CLIENT_ID", "").strip()
+
+
+def start_fake_mailchimp(config: LocalConfig) -> FakeMailchimp:
+    """A fake MailChimp (localdev/fake_mailchimp.py) as this run's: its login URL is the app's
+    MAILCHIMP_LOGIN_URL, and the account's API endpoint points back at it. It checks a webhook's
+    URL as MailChimp does before creating it."""
+    fake = FakeMailchimp(verbose=True)
+    fake.validate_urls = True
+    fake.start(config.mailchimp_port)
+    os.environ.update(
+        {
+            "MAILCHIMP_CLIENT_ID": fake.client_id,
+            "MAILCHIMP_CLIENT_SECRET": fake.client_secret,
+            "MAILCHIMP_LOGIN_URL": fake.login_url,
+        }
+    )
+    return fake
+
+
+def mailchimp_lines(fake: FakeMailchimp | None) -> str:
+    if fake is None:
+        return f"  MailChimp      the MailChimp app {os.environ['MAILCHIMP_CLIENT_ID']}"
+    return (
+        f"  MailChimp      a fake MailChimp at {fake.url} (set MAILCHIMP_CLIENT_ID... for a real app)\n"
+        f"                 its webhooks: curl {fake.url}/_fake/webhooks; an event: "
+        f"curl -X POST '{fake.url}/_fake/fire?list_id=a1b2c3d4e5&type=subscribe&email=jane@example.com'"
+    )
 
 
 def slack_lines(fake: FakeSlack | None) -> str:
@@ -257,7 +292,9 @@ def stop_pumps(pumps: list[QueuePump], stop: threading.Event) -> None:
         pump.join_deliveries(max(0.0, deadline - time.monotonic()))
 
 
-def banner(config: LocalConfig, fake_slack: FakeSlack | None = None) -> str:
+def banner(
+    config: LocalConfig, fake_slack: FakeSlack | None = None, fake_mailchimp: FakeMailchimp | None = None
+) -> str:
     key_note = " (generated; set OC_PLATFORM_KEY to choose it)" if config.platform_key_generated else ""
     password_note = (
         " (generated; set OC_DEMO_PASSWORD to choose it)" if config.demo_password_generated else ""
@@ -274,6 +311,7 @@ Office Chat admin backend is running.
   Password       {config.demo_password}{password_note}
   Emails         printed below, and kept in {run_dir.shown(run_dir.MAILBOX)}
 {slack_lines(fake_slack)}
+{mailchimp_lines(fake_mailchimp)}
 
 Log in:
 {login_example(config)}
@@ -312,9 +350,12 @@ def main() -> None:
     check_port_free(config.aws_port, "OC_AWS_PORT")
     if uses_fake_slack():
         check_port_free(config.slack_port, "OC_SLACK_PORT")
+    if uses_fake_mailchimp():
+        check_port_free(config.mailchimp_port, "OC_MAILCHIMP_PORT")
     pump_concurrency = read_pump_concurrency()
     set_environment(config)  # before anything reads the settings: they are cached on first use
     fake_slack = start_fake_slack(config) if uses_fake_slack() else None  # it sets Slack's settings
+    fake_mailchimp = start_fake_mailchimp(config) if uses_fake_mailchimp() else None
     from chalicelib.core.log import configure_logging
 
     configure_logging()
@@ -341,7 +382,7 @@ def main() -> None:
 
         server = create_server(app, HOST, config.port)
         run_dir.start(config.platform_key, os.environ.get("SLACK_SIGNING_SECRET") if fake_slack else None)
-        print(banner(config, fake_slack), flush=True)
+        print(banner(config, fake_slack, fake_mailchimp), flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("\nStopping…", flush=True)
@@ -349,8 +390,9 @@ def main() -> None:
         if server is not None:
             server.server.server_close()
         stop_pumps(pumps, stop)
-        if fake_slack is not None:
-            fake_slack.stop()
+        for fake in (fake_slack, fake_mailchimp):
+            if fake is not None:
+                fake.stop()
         run_dir.stop()
         emulator.terminate()
         try:

@@ -25,6 +25,7 @@ from chalicelib.domain.models import (
 )
 from chalicelib.services.files import DownloadTicket
 from chalicelib.services.integrations import ServiceState, hook_url
+from chalicelib.services.mailchimp import Audience, ListOutcome
 from chalicelib.services.messages import ChatSummary, Messages
 from chalicelib.services.signin import IssuedChallenge, SignIn
 from chalicelib.services.two_factor import ChallengePassed
@@ -300,3 +301,34 @@ def slack_integration_view(integration: Integration, authorize_url: str | None) 
         "created_at": iso(integration.created_at),
         "updated_at": iso(integration.updated_at),
     }
+
+
+def mailchimp_integration_view(integration: Integration, authorize_url: str | None) -> dict[str, Any]:
+    """A group's MailChimp integration as its admins see it: the audiences it follows and the
+    events it hears (its webhook URL is ours to give MailChimp, never shown)."""
+    return {
+        "id": integration.id,
+        "service": integration.service.value,
+        "status": integration.status.value,
+        "display_name": integration.display_name,
+        "authorize_url": authorize_url,
+        "account_name": integration.account_name,
+        "lists": [{"id": h.list_id, "name": h.name} for h in integration.lists],
+        "events": list(integration.events),
+        "error": integration.error,
+        "created_at": iso(integration.created_at),
+        "updated_at": iso(integration.updated_at),
+    }
+
+
+def list_outcome_view(outcome: ListOutcome) -> dict[str, Any]:
+    return {
+        "list_id": outcome.list_id,
+        "name": outcome.name,
+        "outcome": outcome.outcome,
+        "error": outcome.error,
+    }
+
+
+def audience_view(audience: Audience) -> dict[str, Any]:
+    return {"id": audience.id, "name": audience.name, "member_count": audience.member_count}

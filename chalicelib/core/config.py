@@ -46,6 +46,9 @@ class Settings:
     slack_signing_secret: str | None
     slack_signing_secret_ssm_param: str | None
     mailchimp_login_url: str
+    mailchimp_client_id: str | None
+    mailchimp_client_secret: str | None
+    mailchimp_client_secret_ssm_param: str | None
     log_level: str
     max_upload_bytes: int
     presign_seconds: int
@@ -92,6 +95,9 @@ def get_settings() -> Settings:
         slack_signing_secret=_optional_env("SLACK_SIGNING_SECRET"),
         slack_signing_secret_ssm_param=_optional_env("SLACK_SIGNING_SECRET_SSM_PARAM"),
         mailchimp_login_url=_env("MAILCHIMP_LOGIN_URL", "https://login.mailchimp.com").rstrip("/"),
+        mailchimp_client_id=_optional_env("MAILCHIMP_CLIENT_ID"),
+        mailchimp_client_secret=_optional_env("MAILCHIMP_CLIENT_SECRET"),
+        mailchimp_client_secret_ssm_param=_optional_env("MAILCHIMP_CLIENT_SECRET_SSM_PARAM"),
         log_level=_env("OC_LOG_LEVEL", "INFO"),
         max_upload_bytes=int(_env("OC_MAX_UPLOAD_BYTES", str(100 * 1024 * 1024))),
         presign_seconds=int(_env("OC_PRESIGN_SECONDS", "900")),

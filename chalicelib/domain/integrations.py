@@ -4,7 +4,8 @@ the rules that need no AWS and no HTTP."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
@@ -16,11 +17,16 @@ class Service(StrEnum):
 
 class IntegrationStatus(StrEnum):
     PENDING_AUTH = "pending_auth"
+    CONNECTED = "connected"  # MailChimp: authorized, no audience chosen yet
     ACTIVE = "active"
     ERROR = "error"
 
 
-MAX_DISPLAY_NAME = 80  # Slack's limit on a message's `username`
+MAX_DISPLAY_NAME = 80
+MAILCHIMP_NAME = "MailChimp"  # what MailChimp's messages are posted as
+# The events of an audience a MailChimp webhook can report, all chosen unless the admin says.
+MAILCHIMP_EVENTS = ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign")
+MAX_MAILCHIMP_LISTS = 50  # Slack's limit on a message's `username`
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 
 # Delivery to Slack (the relay job): retries of a transient failure wait longer each time, within
@@ -31,6 +37,15 @@ MAX_QUEUE_DELAY = 900
 RELAY_LEASE_SECONDS = 60
 # How long the markers that make deliveries idempotent are kept (longer than any retry path).
 RELAY_MARKER_DAYS = 3
+
+
+@dataclass(frozen=True)
+class ListHook:
+    """A MailChimp audience the group follows, and our webhook on it at MailChimp."""
+
+    list_id: str
+    name: str
+    webhook_id: str
 
 
 @dataclass(frozen=True)
@@ -55,8 +70,12 @@ class Integration:
     channel_id: str | None = None
     channel_name: str | None = None
     bot_user_id: str | None = None
-    token_ciphertext: bytes | None = None  # the bot token, encrypted with KMS
+    token_ciphertext: bytes | None = None  # the bot's (Slack) or account's (MailChimp) token, KMS
     error: str | None = None
+    api_endpoint: str | None = None  # MailChimp: the account's data centre's API
+    account_name: str | None = None  # MailChimp
+    lists: tuple[ListHook, ...] = ()  # MailChimp: the audiences chosen, each with our webhook
+    events: tuple[str, ...] = ()  # MailChimp: the events its webhooks report
 
     @property
     def relays_out(self) -> bool:
@@ -75,6 +94,7 @@ class HookTarget:
     group_id: str
     integration_id: str
     display_name: str
+    lists: Mapping[str, str] = field(default_factory=dict)  # MailChimp: audience id -> name
 
 
 def check_display_name(name: str) -> str:

@@ -27,6 +27,7 @@ from chalicelib.domain.integrations import (
     HookTarget,
     Integration,
     IntegrationStatus,
+    ListHook,
     Service,
 )
 from chalicelib.domain.models import Membership
@@ -154,6 +155,14 @@ class IntegrationRepository:
         )
         return self._table.check_op(pk, sk, condition)
 
+    def list_check_op(self, target: HookTarget, service: Service, list_id: str) -> dict[str, Any]:
+        """A transaction's check that the integration still follows this audience."""
+        pk, sk = self.key(target.domain, target.group_id, service)
+        condition = Condition(
+            "id = :id AND contains(list_ids, :list)", {":id": target.integration_id, ":list": list_id}
+        )
+        return self._table.check_op(pk, sk, condition)
+
     # --- relay markers ----------------------------------------------------------------------------
 
     def relayed_in_op(self, target: HookTarget, channel_id: str, ts: str, now: datetime) -> dict[str, Any]:
@@ -213,6 +222,14 @@ class IntegrationRepository:
             "bot_user_id": integration.bot_user_id,
             "token": integration.token_ciphertext,
             "error": integration.error,
+            "api_endpoint": integration.api_endpoint,
+            "account_name": integration.account_name,
+            "lists": [
+                {"list_id": h.list_id, "name": h.name, "webhook_id": h.webhook_id} for h in integration.lists
+            ]
+            or None,
+            "list_ids": {h.list_id for h in integration.lists} or None,  # what a receiver's check reads
+            "events": list(integration.events) or None,
             "gsi2pk": keys.domain_integrations_gsi2pk(integration.domain, integration.service),
             "gsi2sk": integration.group_id,
         }
@@ -238,6 +255,10 @@ class IntegrationRepository:
             bot_user_id=item.get("bot_user_id"),
             token_ciphertext=item.get("token"),
             error=item.get("error"),
+            api_endpoint=item.get("api_endpoint"),
+            account_name=item.get("account_name"),
+            lists=tuple(ListHook(h["list_id"], h["name"], h["webhook_id"]) for h in item.get("lists") or ()),
+            events=tuple(item.get("events") or ()),
         )
 
     @staticmethod
@@ -272,6 +293,7 @@ def _target_attributes(integration: Integration) -> Item:
         "group_id": integration.group_id,
         "integration_id": integration.id,
         "display_name": integration.display_name,
+        "lists": {h.list_id: h.name for h in integration.lists} or None,
     }
 
 
@@ -281,6 +303,7 @@ def _target(item: Item) -> HookTarget:
         group_id=item["group_id"],
         integration_id=item["integration_id"],
         display_name=item["display_name"],
+        lists=dict(item.get("lists") or {}),
     )
 
 

@@ -396,6 +396,8 @@ class SlackInbound:
         try:
             self._table.transact(operations)
         except ConditionFailed as failed:
+            if not failed.failed:  # other transactions kept the items busy: Slack sends it again
+                raise Conflict("The group was busy; send the message again.", "concurrent_change") from None
             return 0 in failed.failed  # the marker: posted already
         return True
 

@@ -46,11 +46,12 @@ class Runner:
 
 
 def _start(port: int, aws_port: int, log: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_"))}
     env.update(
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),
         OC_SLACK_PORT=str(_free_port()),
+        OC_MAILCHIMP_PORT=str(_free_port()),
         OC_PLATFORM_KEY=PLATFORM_KEY,
         OC_CURSOR_KEY="e2e-cursor-key-0123456789abcdef",
         OC_DEMO_PASSWORD=DEMO_PASSWORD,

@@ -4,12 +4,13 @@ Every ```sh block of the README's "## Walk-through" section runs, in order, in o
 block's variables reach the next), in a fresh folder that is the runner's `OC_RUN_DIR` parent:
 `.run/platform-key`, `.run/mailbox.txt` and `.run/slack-signing-secret` are this runner's, as they
 are a reader's. Three things differ from a reader's terminal, and only these: the runner's free
-ports replace the README's 8000, 4566 and 4599 (the fake Slack); `curl` is given `--fail-with-body`
-(an error answer fails the step, as a reader would notice it); and bash runs with `set -euo
-pipefail` (any command that fails stops the walk-through there). Each answer the README shows in a
-`# {…}` comment must be among the block's answers, in order: every `"key": value` pair it shows with
-a plain value (a string without `…`, a number, true, false, null) must be found, at any depth, in
-one answer. A comment block that starts with a CSV heading lists lines the block's output must hold.
+ports replace the README's 8000, 4566, 4599 and 4598 (the fake Slack and MailChimp); `curl` is given
+`--fail-with-body` (an error answer fails the step, as a reader would notice it); and bash runs with
+`set -euo pipefail` (any command that fails stops the walk-through there). Each answer the README
+shows in a `# {…}` comment must be among the block's answers, in order: every `"key": value` pair it
+shows with a plain value (a string without `…`, a number, true, false, null) must be found, at any
+depth, in one answer. A comment block that starts with a CSV heading lists lines the block's output
+must hold.
 
 The banner's login command and `aws s3 cp` line are run as printed, too."""
 
@@ -36,7 +37,8 @@ pytestmark = pytest.mark.e2e
 
 README = ROOT / "README.md"
 SECTION = "## Walk-through"
-README_API_PORT, README_AWS_PORT, README_SLACK_PORT = "127.0.0.1:8000", "127.0.0.1:4566", "127.0.0.1:4599"
+README_API_PORT, README_AWS_PORT = "127.0.0.1:8000", "127.0.0.1:4566"
+README_SLACK_PORT, README_MAILCHIMP_PORT = "127.0.0.1:4599", "127.0.0.1:4598"
 MARKER = "@@readme-block@@"
 PAIR = re.compile(r'"([^"]+)":\s*("(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?|true|false|null)')
 CSV_HEADING = "line,email,outcome,reason"
@@ -129,6 +131,7 @@ class ReadmeRunner:
     url: str
     aws_url: str
     slack_url: str
+    mailchimp_url: str
     work: Path
     log: Path
     env: dict[str, str]
@@ -139,13 +142,14 @@ def readme_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadmeRu
     """A runner as a reader starts it: `make run` with no setting but free ports (its platform key
     and demo password generated), its `.run/` in the folder the walk-through runs in."""
     work = tmp_path_factory.mktemp("readme")
-    port, aws_port, slack_port = _free_port(), _free_port(), _free_port()
+    port, aws_port, slack_port, mailchimp_port = _free_port(), _free_port(), _free_port(), _free_port()
     log = work / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_"))}
     env.update(
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),
         OC_SLACK_PORT=str(slack_port),
+        OC_MAILCHIMP_PORT=str(mailchimp_port),
         OC_RUN_DIR=str(work / ".run"),
     )
     env.update(PYTHONUNBUFFERED="1")
@@ -161,9 +165,8 @@ def readme_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadmeRu
             pytest.fail(f"the runner did not become healthy:\n{log.read_text()}")
         time.sleep(0.2)
     try:
-        yield ReadmeRunner(
-            url, f"http://127.0.0.1:{aws_port}", f"http://127.0.0.1:{slack_port}", work, log, env
-        )
+        fakes = f"http://127.0.0.1:{slack_port}", f"http://127.0.0.1:{mailchimp_port}"
+        yield ReadmeRunner(url, f"http://127.0.0.1:{aws_port}", *fakes, work, log, env)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -178,7 +181,7 @@ def _healthy(url: str) -> bool:
 
 def _shell_env(runner: ReadmeRunner) -> dict[str, str]:
     """The reader's terminal: no OC_/AWS_ settings of ours, the venv's aws CLI on the PATH."""
-    env = {k: v for k, v in runner.env.items() if not k.startswith(("OC_", "AWS_", "SLACK_"))}
+    env = {k: v for k, v in runner.env.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_"))}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -200,6 +203,7 @@ def _on_runner(text: str, runner: ReadmeRunner) -> str:
         text.replace(README_API_PORT, runner.url.removeprefix("http://"))
         .replace(README_AWS_PORT, runner.aws_url.removeprefix("http://"))
         .replace(README_SLACK_PORT, runner.slack_url.removeprefix("http://"))
+        .replace(README_MAILCHIMP_PORT, runner.mailchimp_url.removeprefix("http://"))
     )
 
 

@@ -7,6 +7,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from chalicelib.core.signing import sign
+from chalicelib.domain.integrations import Service
+from chalicelib.repositories.dynamo import Table
+from chalicelib.repositories.integrations import IntegrationRepository
+from chalicelib.services.integrations import hook_secret
 from tests.conftest import Api, error_of
 from tests.integration.slack_support import slack_group, webhook_path
 
@@ -57,6 +61,28 @@ def check_hooks(api: Api) -> None:
     assert error_of(events) == (401, "invalid_signature")
 
 
+def check_mailchimp(api: Api) -> None:
+    """Another domain's group's MailChimp integration is a 404 on every route; its receiver
+    feeds only its own group."""
+    acme, globex = api.admin_token("acme"), api.admin_token("globex")
+    group = api.call("POST", "/groups", {"name": "Marketing"}, token=globex).json_body
+    path = f"/groups/{group['id']}/integrations/mailchimp"
+    assert api.call("POST", path, token=globex).status_code == 201
+    for method, body in (("POST", None), ("GET", None), ("PUT", {"list_ids": ["x"]}), ("DELETE", None)):
+        assert error_of(api.call(method, path, body, token=acme)) == (404, "group_not_found")
+    assert error_of(api.call("GET", f"{path}/lists", token=acme)) == (404, "group_not_found")
+    assert api.call("GET", path, token=globex).json_body["status"] == "pending_auth"
+    integration = IntegrationRepository(Table()).get("globex", group["id"], Service.MAILCHIMP)
+    assert integration is not None
+    hook = f"/hooks/mailchimp/{hook_secret(integration)}"
+    assert api.client.http.get(hook).status_code == 200  # globex's URL, known; nothing of acme's
+    assert error_of(api.client.http.get(f"{hook[:-2]}zz")) == (404, "webhook_not_found")
+    claims = {"d": "acme", "g": group["id"], "i": integration.id, "n": "n1"}
+    state = sign("mailchimp-oauth-state", claims, datetime(2026, 11, 24, 12, 30, tzinfo=UTC))
+    answer = api.client.http.get(f"/oauth/mailchimp/callback?code=x&state={state}")
+    assert answer.status_code == 400 and "no longer exists" in answer.body.decode()
+
+
 ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/admin/integrations", "GET"): check_services_page,
     ("/admin/integrations/{service}", "PUT"): check_services_page,
@@ -67,4 +93,12 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/hooks/slack/{secret}", "POST"): check_hooks,
     ("/hooks/slack/events", "POST"): check_hooks,
     ("/oauth/slack/callback", "GET"): check_hooks,
+    ("/groups/{group_id}/integrations/mailchimp", "POST"): check_mailchimp,
+    ("/groups/{group_id}/integrations/mailchimp", "GET"): check_mailchimp,
+    ("/groups/{group_id}/integrations/mailchimp", "PUT"): check_mailchimp,
+    ("/groups/{group_id}/integrations/mailchimp", "DELETE"): check_mailchimp,
+    ("/groups/{group_id}/integrations/mailchimp/lists", "GET"): check_mailchimp,
+    ("/hooks/mailchimp/{secret}", "GET"): check_mailchimp,
+    ("/hooks/mailchimp/{secret}", "POST"): check_mailchimp,
+    ("/oauth/mailchimp/callback", "GET"): check_mailchimp,
 }

@@ -55,7 +55,11 @@ def test_a_3000_character_or_odd_id_answers_404_never_500(
 
 
 # Routes whose path parameter is their credential (a webhook's secret): an unknown one is a 404.
-SECRET_IN_PATH = {("/hooks/slack/{secret}", "POST")}
+SECRET_IN_PATH = {
+    ("/hooks/slack/{secret}", "POST"),
+    ("/hooks/mailchimp/{secret}", "GET"),
+    ("/hooks/mailchimp/{secret}", "POST"),
+}
 
 
 def test_an_unauthenticated_call_with_a_long_id_is_still_a_401(api: Api, admin: str) -> None:

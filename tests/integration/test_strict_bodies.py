@@ -38,6 +38,7 @@ UNREACHABLE: dict[tuple[str, str], str] = {}
 FOREIGN_BODIES: dict[tuple[str, str], str] = {
     ("/hooks/slack/{secret}", "POST"): "Slack's outgoing-webhook form (tests/fixtures/slack)",
     ("/hooks/slack/events", "POST"): "Slack's Events API envelopes (tests/fixtures/slack)",
+    ("/hooks/mailchimp/{secret}", "POST"): "MailChimp's webhook form (tests/fixtures/mailchimp)",
 }
 
 
@@ -160,6 +161,15 @@ def slack_call(w: World, method: str, body: dict[str, Any] | None, passes: int) 
     return Call(path, body, token=w.admin, passes=(passes,))
 
 
+def mailchimp_call(w: World, method: str, body: dict[str, Any] | None, passes: int) -> Call:
+    """A group of its own for each MailChimp integration route (POST: none yet; else one made)."""
+    group_id = create_group(w.api, w.admin, f"MailChimp {method}")["id"]
+    path = f"/groups/{group_id}/integrations/mailchimp"
+    if method != "POST":
+        assert w.api.call("POST", path, token=w.admin).status_code == 201
+    return Call(path, body, token=w.admin, passes=(passes,))
+
+
 def admin_call(path: str, body: dict[str, Any] | None, *passes: int) -> Callable[[World], Call]:
     return lambda w: Call(path.format(**vars(w)), body, token=w.admin, passes=passes or (200,))
 
@@ -273,6 +283,12 @@ CASES: dict[tuple[str, str], Callable[[World], Call]] = {
     ),
     ("/groups/{group_id}/integrations/slack", "POST"): lambda w: slack_call(
         w, "POST", {"display_name": "x"}, 201
+    ),
+    ("/groups/{group_id}/integrations/mailchimp", "DELETE"): lambda w: mailchimp_call(w, "DELETE", None, 200),
+    ("/groups/{group_id}/integrations/mailchimp", "POST"): lambda w: mailchimp_call(w, "POST", None, 201),
+    # 409 not_authorized: the body was read and taken; MailChimp was never authorized here
+    ("/groups/{group_id}/integrations/mailchimp", "PUT"): lambda w: mailchimp_call(
+        w, "PUT", {"list_ids": ["a1b2c3d4e5"], "events": ["subscribe"]}, 409
     ),
     ("/groups/{group_id}/messages", "POST"): admin_call(
         "/groups/{group_id}/messages", {"text": "hello all", "file_ids": ["{file_id}"]}, 201
