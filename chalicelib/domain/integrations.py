@@ -22,11 +22,11 @@ class IntegrationStatus(StrEnum):
     ERROR = "error"
 
 
-MAX_DISPLAY_NAME = 80
+MAX_DISPLAY_NAME = 80  # Slack's limit on a message's `username`
 MAILCHIMP_NAME = "MailChimp"  # what MailChimp's messages are posted as
 # The events of an audience a MailChimp webhook can report, all chosen unless the admin says.
 MAILCHIMP_EVENTS = ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign")
-MAX_MAILCHIMP_LISTS = 50  # Slack's limit on a message's `username`
+MAX_MAILCHIMP_LISTS = 50  # audiences one group follows: a choice makes a few MailChimp calls each
 SLACK_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,20}$")
 
 # Delivery to Slack (the relay job): retries of a transient failure wait longer each time, within
