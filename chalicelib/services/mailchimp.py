@@ -266,10 +266,12 @@ class MailchimpIntegrations:
         client = self._client()
         try:
             ours = [w for w in client.webhooks(token, endpoint, list_id) if w.url == url]
-            if ours and ours[0].events == frozenset(events):
-                return ListHook(list_id, name, ours[0].id), ListOutcome(list_id, name, "kept")
-            for stale in ours:  # ours, with other events: made again with these
-                client.delete_webhook(token, endpoint, list_id, stale.id)
+            keep = next((w for w in ours if w.events == frozenset(events)), None)
+            for extra in ours:  # ours with other events, or a second one (two choices at once)
+                if extra is not keep:
+                    client.delete_webhook(token, endpoint, list_id, extra.id)
+            if keep is not None:
+                return ListHook(list_id, name, keep.id), ListOutcome(list_id, name, "kept")
             created = client.create_webhook(token, endpoint, list_id, url, events)
         except mailchimp.MailchimpApiFailure as failure:
             log.warning(

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from chalicelib.core.config import reset_settings
-from chalicelib.domain.integrations import Service
+from chalicelib.domain.integrations import MAILCHIMP_EVENTS, Service
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import Table
 from chalicelib.repositories.integrations import IntegrationRepository
@@ -159,6 +159,13 @@ def test_choosing_audiences_creates_keeps_and_removes_our_webhooks(api: Api, fak
     ).json_body
     assert [r["outcome"] for r in again["results"]] == ["kept", "kept"]
     assert len(fake_webhooks(fake)) == 2
+    # a second webhook of ours on one audience (two choices at once) is removed by the next
+    ours_again = fake.add_webhook(CUSTOMERS, url, sorted(MAILCHIMP_EVENTS), ["user", "admin", "api"])
+    again = api.call(
+        "PUT", path_of(group["id"]), {"list_ids": [NEWSLETTER, CUSTOMERS]}, token=token
+    ).json_body
+    assert [r["outcome"] for r in again["results"]] == ["kept", "kept"]
+    assert ours_again not in [w["id"] for w in fake_webhooks(fake)] and len(fake_webhooks(fake)) == 2
     # another webhook on Newsletter is not ours: left alone when Newsletter is dropped
     other = "https://elsewhere.example/hook"
     fake.add_webhook(NEWSLETTER, other)
