@@ -7,6 +7,8 @@ absolute times are this machine's and moto's, not Lambda's. Exit status 1 when a
 missed or `import app` imports boto3/botocore.
 The Slack rows measure Slack → group (an outgoing webhook, a signed Events API message, for a group
 connected through an in-process fake Slack) and a person's group post with and without a Slack integration.
+The MailChimp rows measure MailChimp → group: a webhook's event, and the same event delivered again (MailChimp
+retries), for a group following one audience through an in-process fake MailChimp.
 """
 
 from __future__ import annotations
@@ -55,6 +57,22 @@ SLACK_SSM_SETTINGS = ("SLACK_CLIENT_SECRET_SSM_PARAM", "SLACK_SIGNING_SECRET_SSM
 OUTGOING_WEBHOOK = (
     "token=X&team_id=T0001&team_domain=example&channel_id=C2147483705&channel_name=test"
     "&timestamp={ts}&user_id=U2147483697&user_name=Steve&text={text}&trigger_word="
+)
+# MailChimp → group, a new event or a repeated one: the lookup item's read (the webhook's secret) and the
+# transaction that writes the message with its event's marker (a repeat: the marker's condition fails): 2,
+# within 3.
+MAILCHIMP_INBOUND_TARGET = 3
+MAILCHIMP_CLIENT_ID = "123456789012"
+MAILCHIMP_CLIENT_SECRET = "bench-mailchimp-client-secret"  # noqa: S105 - the fake MailChimp's, in-process only
+MAILCHIMP_SSM_SETTINGS = ("MAILCHIMP_CLIENT_SECRET_SSM_PARAM",)
+MAILCHIMP_LIST_ID = "a1b2c3d4e5"  # the fake's Newsletter audience
+# A subscribe event's form, as MailChimp posts it (tests/fixtures/mailchimp/subscribe.txt's fields).
+MAILCHIMP_SUBSCRIBE = (
+    "type=subscribe&fired_at=2009-03-26+21%3A35%3A57&data%5Bid%5D=8a25ff1d98"
+    "&data%5Blist_id%5D={list_id}&data%5Bemail%5D=api%40mailchimp.com&data%5Bemail_type%5D=html"
+    "&data%5Bmerges%5D%5BEMAIL%5D=api%40mailchimp.com&data%5Bmerges%5D%5BFNAME%5D=Mailchimp"
+    "&data%5Bmerges%5D%5BLNAME%5D=API&data%5Bmerges%5D%5BINTERESTS%5D=&data%5Bip_opt%5D=10.20.10.30"
+    "&data%5Bip_signup%5D=10.20.10.30"
 )
 
 
@@ -179,13 +197,10 @@ class SlackMessages:
         return f"{self.seconds}.{self.count:06d}", text
 
 
-def _connect_slack(bench: Bench, fake: Any, token: str) -> tuple[str, str]:
-    """A new group with an active Slack integration on the fake's channel: (group id, webhook path)."""
-    group_id = bench.expect(201, "POST", "/groups", token, {"name": "Bench Slack"})["id"]
-    slack_path = f"/groups/{group_id}/integrations/slack"
-    integration = bench.expect(201, "POST", slack_path, token, {"display_name": "Slack"})
-    # the admin's browser: the fake's authorize page redirects at once, then our callback
-    authorize = urlsplit(integration["authorize_url"])
+def _follow_redirect(bench: Bench, authorize_url: str, service: str) -> None:
+    """The admin's browser: a fake's authorize page redirects at once (302), then our OAuth callback
+    answers its page (200)."""
+    authorize = urlsplit(authorize_url)
     connection = http.client.HTTPConnection(authorize.netloc, timeout=5)
     try:
         connection.request("GET", f"{authorize.path}?{authorize.query}")
@@ -195,10 +210,18 @@ def _connect_slack(bench: Bench, fake: Any, token: str) -> tuple[str, str]:
     finally:
         connection.close()
     if answer.status != 302:
-        raise SystemExit(f"bench: the fake Slack's authorize page answered {answer.status}, expected 302")
+        raise SystemExit(f"bench: the fake {service}'s authorize page answered {answer.status}, expected 302")
     page = bench.http.get(f"{location.path}?{location.query}")
     if page.status_code != 200:
-        raise SystemExit(f"bench: the Slack OAuth callback answered {page.status_code}: {page.body!r}")
+        raise SystemExit(f"bench: the {service} OAuth callback answered {page.status_code}: {page.body!r}")
+
+
+def _connect_slack(bench: Bench, fake: Any, token: str) -> tuple[str, str]:
+    """A new group with an active Slack integration on the fake's channel: (group id, webhook path)."""
+    group_id = bench.expect(201, "POST", "/groups", token, {"name": "Bench Slack"})["id"]
+    slack_path = f"/groups/{group_id}/integrations/slack"
+    integration = bench.expect(201, "POST", slack_path, token, {"display_name": "Slack"})
+    _follow_redirect(bench, integration["authorize_url"], "Slack")
     connected = bench.expect(200, "GET", slack_path, token)
     if (connected["status"], connected["channel_id"]) != ("active", fake.channel_id):
         raise SystemExit(f"bench: the Slack integration is not connected: {connected}")
@@ -261,6 +284,47 @@ def _slack_rows(bench: Bench, fake: Any, token: str) -> list[Row]:
     return rows
 
 
+def _connect_mailchimp(bench: Bench, fake: Any, token: str) -> tuple[str, str]:
+    """A new group whose MailChimp integration follows the fake's Newsletter: (group id, receiver path)."""
+    group_id = bench.expect(201, "POST", "/groups", token, {"name": "Bench MailChimp"})["id"]
+    mailchimp_path = f"/groups/{group_id}/integrations/mailchimp"
+    integration = bench.expect(201, "POST", mailchimp_path, token)
+    _follow_redirect(bench, integration["authorize_url"], "MailChimp")
+    chosen = bench.expect(200, "PUT", mailchimp_path, token, {"list_ids": [MAILCHIMP_LIST_ID]})
+    outcomes = [(r["list_id"], r["outcome"]) for r in chosen["results"]]
+    if chosen["status"] != "active" or outcomes != [(MAILCHIMP_LIST_ID, "created")]:
+        raise SystemExit(f"bench: the MailChimp integration follows no audience: {chosen}")
+    hooks = fake.webhooks
+    if [hook["list_id"] for hook in hooks] != [MAILCHIMP_LIST_ID]:
+        raise SystemExit(f"bench: the fake MailChimp has other webhooks than ours: {hooks}")
+    return group_id, str(urlsplit(hooks[0]["url"]).path)
+
+
+def _mailchimp_rows(bench: Bench, fake: Any, token: str) -> list[Row]:
+    """MailChimp → group: an event, then the same event again (posted once)."""
+    group_id, receiver = _connect_mailchimp(bench, fake, token)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    body = MAILCHIMP_SUBSCRIBE.format(list_id=MAILCHIMP_LIST_ID).encode()
+    rows: list[Row] = []
+    calls = bench.counted_raw(200, receiver, headers, body)
+    rows.append(("POST /hooks/mailchimp/{secret} (event)", calls, MAILCHIMP_INBOUND_TARGET))
+    calls = bench.counted_raw(200, receiver, headers, body)
+    rows.append(("POST /hooks/mailchimp/{secret} (repeated event)", calls, MAILCHIMP_INBOUND_TARGET))
+    posted = [m["text"] for m in bench.expect(200, "GET", f"/groups/{group_id}/messages", token)["items"]]
+    if posted != ["Mailchimp API <api@mailchimp.com> subscribed to Newsletter"]:
+        raise SystemExit(f"bench: the group should hold the event once, it holds {posted}")
+    return rows
+
+
+def _use_fake_mailchimp(fake: Any) -> None:
+    """Our MailChimp app's settings, pointing at the fake: before the settings are read."""
+    os.environ.update(
+        MAILCHIMP_CLIENT_ID=MAILCHIMP_CLIENT_ID,
+        MAILCHIMP_CLIENT_SECRET=MAILCHIMP_CLIENT_SECRET,
+        MAILCHIMP_LOGIN_URL=fake.login_url,
+    )
+
+
 def _use_fake_slack(fake: Any) -> None:
     """Our Slack app's settings, pointing at the fake: before the settings are read."""
     os.environ.update(
@@ -281,15 +345,21 @@ def measure_requests() -> tuple[list[Row], float, float]:
     from chalicelib.core import aws
     from chalicelib.core.config import get_settings, reset_settings
     from infra.emulator import provision_emulator
+    from localdev.fake_mailchimp import FakeMailchimp
     from localdev.fake_slack import FakeSlack
 
     log = CallLog()
     original_create = aws._create
     aws._create = lambda service: log.hook(original_create(service))  # clients created later are hooked too
     try:
-        # the fake's HTTP calls go through urllib, not botocore: never counted
-        with FakeSlack(client_id=SLACK_CLIENT_ID, client_secret=SLACK_CLIENT_SECRET) as fake, mock_aws():
+        # the fakes' HTTP calls go through urllib, not botocore: never counted
+        with (
+            FakeSlack(client_id=SLACK_CLIENT_ID, client_secret=SLACK_CLIENT_SECRET) as fake,
+            FakeMailchimp(client_id=MAILCHIMP_CLIENT_ID, client_secret=MAILCHIMP_CLIENT_SECRET) as chimp,
+            mock_aws(),
+        ):
             _use_fake_slack(fake)
+            _use_fake_mailchimp(chimp)
             reset_settings()
             aws.reset_clients()
             reset_services()
@@ -306,6 +376,7 @@ def measure_requests() -> tuple[list[Row], float, float]:
                 bench.expect(201, "POST", "/platform/domains", body={**domain, "admin": admin})
                 rows, token = _count_rows(bench)
                 rows += _slack_rows(bench, fake, token)
+                rows += _mailchimp_rows(bench, chimp, token)
 
                 health: list[float] = []
                 me: list[float] = []
@@ -367,7 +438,7 @@ def main() -> int:
     _isolate_path()
     from bench.harness import configure_env
 
-    configure_env(PLATFORM_KEY, SLACK_SSM_SETTINGS)
+    configure_env(PLATFORM_KEY, SLACK_SSM_SETTINGS + MAILCHIMP_SSM_SETTINGS)
     failures: list[str] = []
 
     rows, health_s, me_s = measure_requests()

@@ -509,7 +509,8 @@ class FakeMailchimp:
             self._webhooks[hook.id] = hook
         if self.verbose:
             print(
-                f"fake MailChimp: webhook {hook.id} on {list_id} → {url} ({', '.join(sorted(hook.events))})",
+                f"fake MailChimp: webhook {hook.id} on {list_id} → {_without_secret(url)} "
+                f"({', '.join(sorted(hook.events))})",
                 flush=True,
             )
         return json_reply(hook.resource(self.url))
@@ -709,6 +710,12 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         pass
     fake.stop()
+
+
+def _without_secret(url: str) -> str:
+    """A receiver URL as the console shows it: its last segment (the webhook's secret) hidden."""
+    head, _, _ = url.rstrip("/").rpartition("/")
+    return f"{head}/…"
 
 
 def print_urls(fake: FakeMailchimp) -> None:

@@ -423,8 +423,9 @@ class MailchimpInbound:
         except mailchimp.MailchimpPayloadError as bad:
             raise InvalidField("body", str(bad), "invalid_payload") from None
         list_name = target.lists.get(event.list_id)
-        if list_name is None:
-            return  # an audience the group does not follow (any more): accepted, dropped
+        if list_name is None:  # an audience the group does not follow (any more): dropped,
+            self.ping(secret)  # with a 200 while the service is on, as for every other event
+            return
         if not self._post(target, event, list_name):
             raise _unknown_hook()
 
