@@ -33,6 +33,7 @@ def create_file_upload(principal: Principal) -> Response:
         ticket.expires_at,
         content_type=ticket.file.content_type,
         size=ticket.file.size,
+        tagging=ticket.tagging,
         extras={"file": file_view(ticket.file)},
     )
     return json_response(answer, 201)

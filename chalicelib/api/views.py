@@ -229,6 +229,7 @@ def presigned_upload_view(
     *,
     content_type: str,
     size: int | None,
+    tagging: str | None = None,
     extras: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Every presigned upload, whatever the resource (API.md §0): `{<resource>_id, upload_url,
@@ -239,6 +240,8 @@ def presigned_upload_view(
     headers = {"Content-Type": content_type}
     if size is not None:
         headers["Content-Length"] = str(size)
+    if tagging:  # a HIPAA domain's objects: S3's lifecycle destroys them by this tag
+        headers["x-amz-tagging"] = tagging
     return {
         f"{resource}_id": resource_id,
         "upload_url": url,

@@ -76,6 +76,7 @@ class Integration:
     account_name: str | None = None  # MailChimp
     lists: tuple[ListHook, ...] = ()  # MailChimp: the audiences chosen, each with our webhook
     events: tuple[str, ...] = ()  # MailChimp: the events its webhooks report
+    retention_days: int | None = None  # the domain's: what the group's messages from outside keep
 
     @property
     def relays_out(self) -> bool:
@@ -95,6 +96,7 @@ class HookTarget:
     integration_id: str
     display_name: str
     lists: Mapping[str, str] = field(default_factory=dict)  # MailChimp: audience id -> name
+    retention_days: int | None = None  # the domain's (HIPAA: 7): the messages it posts expire
 
 
 def check_display_name(name: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -66,6 +66,29 @@ class TwoFactorMethod(StrEnum):
     OFF = "off"
     EMAIL = "email"
     TOTP = "totp"
+
+
+@dataclass(frozen=True)
+class Retention:
+    """How long a domain keeps its content: forever (`days` None), or `days` after it was posted
+    (a HIPAA domain: 7). Writes give content its expiry (DynamoDB deletes it by TTL, days late
+    at worst); reads never serve what has expired, whether or not TTL has caught up."""
+
+    days: int | None = None
+
+    def expires_at(self, posted_at: datetime) -> datetime | None:
+        return None if self.days is None else posted_at + timedelta(days=self.days)
+
+    @property
+    def object_tagging(self) -> str | None:
+        """The tag every S3 object of such a domain carries from its upload on: the bucket's
+        lifecycle rule (infra/template.yaml, hipaa-7-day-retention) destroys tagged objects."""
+        return None if self.days is None else f"retention=hipaa-{self.days}d"
+
+
+def expired(expires_at: datetime | None, now: datetime) -> bool:
+    """The one read rule: content at or past its expiry is never served."""
+    return expires_at is not None and expires_at <= now
 
 
 @dataclass(frozen=True)
@@ -164,6 +187,7 @@ class Principal:
     device: Any = None  # the app's Device, for a device-bound token (domain/devices.py)
     security: SecurityPolicy = SecurityPolicy()  # the domain's, as read with the token
     services_off: frozenset[str] = frozenset()  # the domain's, as read with the token
+    retention: Retention = Retention()  # the domain's, as read with the token
 
     @property
     def role(self) -> Role:
@@ -235,6 +259,7 @@ class Message:
     file_ids: tuple[str, ...]
     created_at: datetime
     via: Via | None = None  # set on a message an integration posted (author_id names it then)
+    expires_at: datetime | None = None  # a HIPAA domain's content: never served from then on
 
 
 @dataclass(frozen=True)
@@ -259,3 +284,4 @@ class File:
     size: int
     s3_key: str
     created_at: datetime
+    expires_at: datetime | None = None  # a HIPAA domain's file: never served from then on

@@ -18,7 +18,7 @@ from chalicelib.core.clock import iso_ms
 from chalicelib.core.cursors import Key
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import Table
-from chalicelib.repositories.timestamps import parse_ms
+from chalicelib.repositories.timestamps import expiry_of, parse_ms, ttl_of
 
 
 @dataclass(frozen=True)
@@ -27,25 +27,31 @@ class ChatEntry:
 
     other_id: str
     last_message_at: datetime
+    expires_at: datetime | None = None  # a HIPAA domain's chat: gone with its last message
 
 
 class ChatRepository:
     def __init__(self, table: Table) -> None:
         self._table = table
 
-    def touch_ops(self, domain: str, user_a: str, user_b: str, at: datetime) -> list[dict[str, Any]]:
+    def touch_ops(
+        self, domain: str, user_a: str, user_b: str, at: datetime, expires_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Both participants' chat items, written with every message: created by the first one
         (`started_at` is kept from then on), `last_message_at` and the list's keys moved by each,
         on the condition that no later message moved them already (else ConditionFailed: see
         `keep_ops`). Idempotent."""
-        return [self._touch_op(domain, me, other, at) for me, other in ((user_a, user_b), (user_b, user_a))]
+        pairs = ((user_a, user_b), (user_b, user_a))
+        return [self._touch_op(domain, me, other, at, expires_at) for me, other in pairs]
 
-    def keep_ops(self, domain: str, user_a: str, user_b: str, at: datetime) -> list[dict[str, Any]]:
+    def keep_ops(
+        self, domain: str, user_a: str, user_b: str, at: datetime, expires_at: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """As `touch_ops`, for a message older than the chat's last one (two posts at once,
         committed out of order): the items are made if missing, and a later `last_message_at`
         (with its place in the list) stays as it is. Unconditional."""
         return [
-            self._touch_op(domain, me, other, at, forward_only=False)
+            self._touch_op(domain, me, other, at, expires_at, forward_only=False)
             for me, other in ((user_a, user_b), (user_b, user_a))
         ]
 
@@ -65,13 +71,25 @@ class ChatRepository:
             limit=limit,
             start_key=start_key,
         )
-        entries = [ChatEntry(i["other_id"], parse_ms(i["last_message_at"])) for i in page.items]
+        entries = [ChatEntry(i["other_id"], parse_ms(i["last_message_at"]), expiry_of(i)) for i in page.items]
         return entries, page.last_key
 
     def _touch_op(
-        self, domain: str, me: str, other: str, at: datetime, forward_only: bool = True
+        self,
+        domain: str,
+        me: str,
+        other: str,
+        at: datetime,
+        expires_at: datetime | None,
+        forward_only: bool = True,
     ) -> dict[str, Any]:
+        """The chat item lives as long as its last message (its TTL moves with it)."""
         at_ms = iso_ms(at)
+        values: dict[str, Any] = {}
+        expiry = ""
+        if expires_at is not None:
+            expiry = ", #ttl = :ttl" if forward_only else ", #ttl = if_not_exists(#ttl, :ttl)"
+            values[":ttl"] = ttl_of(expires_at)
         if forward_only:
             moved = "last_message_at = :at, gsi1sk = :gsi1sk"
             condition: str | None = "attribute_not_exists(last_message_at) OR last_message_at <= :at"
@@ -85,8 +103,9 @@ class ChatRepository:
             keys.user_pk(domain, me),
             keys.chat_of_user_sk(other),
             "SET #type = :type, other_id = :other, chat = :chat,"
-            f" started_at = if_not_exists(started_at, :at), gsi1pk = :gsi1pk, {moved}",
+            f" started_at = if_not_exists(started_at, :at), gsi1pk = :gsi1pk, {moved}{expiry}",
             {
+                **values,
                 ":type": "chat_of_user",
                 ":other": other,
                 ":chat": keys.chat_pk(domain, me, other),
@@ -95,5 +114,5 @@ class ChatRepository:
                 ":gsi1sk": keys.user_chat_gsi1sk(at_ms, other),
             },
             condition=condition,
-            names={"#type": "type"},
+            names={"#type": "type", **({"#ttl": "ttl"} if expires_at is not None else {})},
         )

@@ -25,7 +25,7 @@ from chalicelib.domain.models import Conversation, ConversationKind, File, Messa
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
 from chalicelib.repositories.messages import container
-from chalicelib.repositories.timestamps import parse_ms
+from chalicelib.repositories.timestamps import expiry_of, parse_ms, ttl_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -96,6 +96,7 @@ class FileRepository:
                     "group_id": conversation.group_id,
                     "user_ids": list(conversation.user_ids) if conversation.user_ids else None,
                     "created_at": iso_ms(message.created_at),
+                    "ttl": ttl_of(message.expires_at),
                 }
             )
             for file_id in message.file_ids
@@ -122,6 +123,7 @@ class FileRepository:
             "size": file.size,
             "s3_key": file.s3_key,
             "created_at": iso_ms(file.created_at),
+            "ttl": ttl_of(file.expires_at),
             "gsi1pk": keys.user_files_gsi1pk(file.domain, file.owner_id),
             "gsi1sk": file.id,
         }
@@ -137,6 +139,7 @@ class FileRepository:
             size=int(item["size"]),
             s3_key=item["s3_key"],
             created_at=parse_ms(item["created_at"]),
+            expires_at=expiry_of(item),
         )
 
 
@@ -156,13 +159,18 @@ class ObjectStore:
     def _client(self) -> S3Client:
         return self._client_factory()
 
-    def presign_put(self, key: str, content_type: str, size: int, expires_in: int) -> str:
-        params = {
+    def presign_put(
+        self, key: str, content_type: str, size: int, expires_in: int, tagging: str | None = None
+    ) -> str:
+        """With `tagging`, the URL signs `x-amz-tagging` too: S3 refuses the upload without it."""
+        params: dict[str, Any] = {
             "Bucket": self._bucket_factory(),
             "Key": key,
             "ContentType": content_type,
             "ContentLength": size,
         }
+        if tagging:
+            params["Tagging"] = tagging
         return self._client().generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
 
     def presign_get(self, key: str, filename: str, expires_in: int) -> str:

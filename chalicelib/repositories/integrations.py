@@ -230,6 +230,7 @@ class IntegrationRepository:
             or None,
             "list_ids": {h.list_id for h in integration.lists} or None,  # what a receiver's check reads
             "events": list(integration.events) or None,
+            "retention_days": integration.retention_days,
             "gsi2pk": keys.domain_integrations_gsi2pk(integration.domain, integration.service),
             "gsi2sk": integration.group_id,
         }
@@ -259,6 +260,7 @@ class IntegrationRepository:
             account_name=item.get("account_name"),
             lists=tuple(ListHook(h["list_id"], h["name"], h["webhook_id"]) for h in item.get("lists") or ()),
             events=tuple(item.get("events") or ()),
+            retention_days=item.get("retention_days"),
         )
 
     @staticmethod
@@ -294,6 +296,7 @@ def _target_attributes(integration: Integration) -> Item:
         "integration_id": integration.id,
         "display_name": integration.display_name,
         "lists": {h.list_id: h.name for h in integration.lists} or None,
+        "retention_days": integration.retention_days,
     }
 
 
@@ -304,6 +307,7 @@ def _target(item: Item) -> HookTarget:
         integration_id=item["integration_id"],
         display_name=item["display_name"],
         lists=dict(item.get("lists") or {}),
+        retention_days=item.get("retention_days"),
     )
 
 

@@ -13,7 +13,7 @@ from chalicelib.core.cursors import Key
 from chalicelib.domain.models import Conversation, ConversationKind, Message, Via
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
-from chalicelib.repositories.timestamps import parse_ms
+from chalicelib.repositories.timestamps import expiry_of, parse_ms, ttl_of
 
 
 def messages_pk(conversation: Conversation) -> str:
@@ -66,6 +66,7 @@ class MessageRepository:
             "text": message.text,
             "file_ids": list(message.file_ids),
             "created_at": iso_ms(message.created_at),
+            "ttl": ttl_of(message.expires_at),
             **_author_attributes(message),
         }
 
@@ -79,6 +80,7 @@ class MessageRepository:
             file_ids=tuple(item.get("file_ids") or ()),
             created_at=parse_ms(item["created_at"]),
             via=Via(**item["via"]) if item.get("via") else None,
+            expires_at=expiry_of(item),
         )
 
 

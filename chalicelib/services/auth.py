@@ -15,6 +15,7 @@ from chalicelib.domain.models import (
     ClientKind,
     Domain,
     Principal,
+    Retention,
     Role,
     Session,
     User,
@@ -223,6 +224,7 @@ class AuthService:
             device=device,
             security=domain.security,
             services_off=domain.services_off,
+            retention=Retention(domain.retention_days),
         )
 
     def logout(self, principal: Principal) -> None:

@@ -14,7 +14,7 @@ from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import Settings, get_settings
 from chalicelib.core.errors import InvalidField, NotFound, PayloadTooLarge
-from chalicelib.domain.models import Conversation, ConversationKind, File, Principal
+from chalicelib.domain.models import Conversation, ConversationKind, File, Principal, expired
 from chalicelib.repositories.files import FileRepository, ObjectStore, object_key
 from chalicelib.repositories.groups import GroupRepository
 
@@ -59,6 +59,7 @@ class UploadTicket:
     url: str
     expires_at: datetime
     headers: dict[str, str]
+    tagging: str | None = None  # the object's tags, which the upload must send (x-amz-tagging)
 
 
 @dataclass(frozen=True)
@@ -100,11 +101,13 @@ class FileService:
             size=size,
             s3_key=object_key(principal.domain, file_id, filename),
             created_at=now,
+            expires_at=principal.retention.expires_at(now),
         )
         self._files.create(file)
-        url = self._store.presign_put(file.s3_key, content_type, size, settings.presign_seconds)
+        tagging = principal.retention.object_tagging
+        url = self._store.presign_put(file.s3_key, content_type, size, settings.presign_seconds, tagging)
         expires_at = now + timedelta(seconds=settings.presign_seconds)
-        return UploadTicket(file, url, expires_at, {"Content-Type": content_type})
+        return UploadTicket(file, url, expires_at, {"Content-Type": content_type}, tagging)
 
     def download(self, principal: Principal, file_id: str) -> DownloadTicket:
         """One Query (the file and where it was posted), at most one BatchGetItem (the caller's
@@ -114,7 +117,11 @@ class FileService:
             if ids.is_id(file_id)
             else (None, [])
         )
-        if file is None or not self._may_download(principal, file, conversations):
+        if (
+            file is None
+            or expired(file.expires_at, self._clock.now())  # TTL may lag by days
+            or not self._may_download(principal, file, conversations)
+        ):
             raise NotFound("There is no such file, or you cannot see it.", "file_not_found")
         seconds = self._settings().presign_seconds
         url = self._store.presign_get(file.s3_key, file.filename, seconds)
@@ -140,7 +147,11 @@ class FileService:
         files = []
         for file_id in file_ids:
             file = found.get(file_id)
-            if file is None or file.owner_id != principal.user.id:
+            if (
+                file is None
+                or file.owner_id != principal.user.id
+                or expired(file.expires_at, self._clock.now())
+            ):
                 raise InvalidField("file_ids", f"{file_id!r} is not a file you uploaded", "invalid_file")
             files.append(file)
         for file in files:

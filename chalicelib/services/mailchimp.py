@@ -36,7 +36,7 @@ from chalicelib.domain.integrations import (
     ListHook,
     Service,
 )
-from chalicelib.domain.models import Conversation, Message, Principal, Via
+from chalicelib.domain.models import Conversation, Message, Principal, Retention, Via
 from chalicelib.integrations import mailchimp
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
@@ -144,6 +144,7 @@ class MailchimpIntegrations:
             created_by=principal.user.id,
             created_at=now,
             updated_at=now,
+            retention_days=principal.retention.days,
             events=MAILCHIMP_EVENTS,
         )
         tx = Transaction(self._table)
@@ -445,6 +446,7 @@ class MailchimpInbound:
             text=mailchimp.event_text(event, list_name),
             file_ids=(),
             created_at=now,
+            expires_at=Retention(target.retention_days).expires_at(now),
             via=Via(Service.MAILCHIMP.value, list_name, target.display_name),
         )
         operations = [

@@ -19,7 +19,7 @@ from chalicelib.core.clock import Clock
 from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import BadRequest, Conflict, InvalidField, NotFound
 from chalicelib.domain.integrations import Integration, Service
-from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus
+from chalicelib.domain.models import Conversation, File, Message, Principal, User, UserStatus, expired
 from chalicelib.repositories import keys
 from chalicelib.repositories.chats import ChatRepository
 from chalicelib.repositories.dynamo import Table
@@ -151,14 +151,18 @@ class MessageService:
         message, files = self._compose(principal, conversation, new)
         domain, me, at = principal.domain, principal.user.id, message.created_at
         tx = Transaction(self._table)
-        tx.add(*self._chats.touch_ops(domain, me, other.id, at), on_condition_failed=_NewerMessageFirst())
+        expires = message.expires_at
+        tx.add(
+            *self._chats.touch_ops(domain, me, other.id, at, expires),
+            on_condition_failed=_NewerMessageFirst(),
+        )
         try:
             self._commit(tx, message)
         except _NewerMessageFirst:
             # Two posts at once, the later committed first: post this one without moving the
             # chat's last_message_at (and its place in both users' lists) back in time.
             tx = Transaction(self._table)
-            tx.add(*self._chats.keep_ops(domain, me, other.id, at))
+            tx.add(*self._chats.keep_ops(domain, me, other.id, at, expires))
             self._commit(tx, message)
         return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
 
@@ -173,6 +177,8 @@ class MessageService:
         scope = cursor_scope("my_chats", domain, me)
         start = decode_cursor(cursor, "gsi1pk", keys.user_chats_gsi1pk(domain, me), scope=scope)
         entries, last = self._chats.page_of_user(domain, me, limit, start)
+        now = self._clock.now()
+        entries = [e for e in entries if not expired(e.expires_at, now)]  # TTL may lag by days
         others = {u.id: u for u in self._users.get_many(domain, [e.other_id for e in entries])}
         chats = [
             ChatSummary(others[e.other_id], e.last_message_at)
@@ -211,6 +217,7 @@ class MessageService:
             text=text,
             file_ids=tuple(f.id for f in files),
             created_at=now,
+            expires_at=principal.retention.expires_at(now),
         )
         return message, files
 
@@ -225,10 +232,14 @@ class MessageService:
         scope = cursor_scope("messages", conversation.domain, partition)
         start = decode_cursor(cursor, "pk", partition, scope=scope)
         items, last = self._messages.page(conversation, limit, start)
+        live = [m for m in items if not expired(m.expires_at, self._clock.now())]
+        if len(live) < len(items):  # newest first: past the first expired one, all are
+            items, last = live, None
         author_ids = list(dict.fromkeys(m.author_id for m in items if m.via is None))
         authors = (
             {u.id: u for u in self._users.get_many(conversation.domain, author_ids)} if author_ids else {}
         )
         file_ids = list(dict.fromkeys(f for m in items for f in m.file_ids))
         files = self._files.get_many(conversation.domain, file_ids) if file_ids else {}
+        files = {i: f for i, f in files.items() if not expired(f.expires_at, self._clock.now())}
         return Messages(items, authors, files, encode_cursor(last, scope=scope))

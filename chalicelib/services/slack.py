@@ -45,7 +45,7 @@ from chalicelib.domain.integrations import (
     relay_retry_delay,
     slack_text,
 )
-from chalicelib.domain.models import Conversation, Message, Principal, Via
+from chalicelib.domain.models import Conversation, Message, Principal, Retention, Via
 from chalicelib.integrations import slack
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
@@ -140,6 +140,7 @@ class SlackIntegrations:
             created_by=principal.user.id,
             created_at=now,
             updated_at=now,
+            retention_days=principal.retention.days,
         )
         tx = Transaction(self._table)
         tx.add(
@@ -380,6 +381,7 @@ class SlackInbound:
             text=slack_text(text)[:40_000],
             file_ids=(),
             created_at=now,
+            expires_at=Retention(target.retention_days).expires_at(now),
             via=via,
         )
         check = (
