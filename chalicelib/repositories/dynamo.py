@@ -185,8 +185,11 @@ class Table:
         answer = self.client.query(**params)
         return Page([from_raw(i) for i in answer.get("Items", [])], answer.get("LastEvaluatedKey"))
 
-    def count(self, pk: str, *, index: str | None = None, sk_prefix: str | None = None) -> int:
-        """How many items a key condition selects (Select=COUNT, every page)."""
+    def count(
+        self, pk: str, *, index: str | None = None, sk_prefix: str | None = None, live_at: int | None = None
+    ) -> int:
+        """How many items a key condition selects (Select=COUNT, every page); with `live_at`
+        (epoch seconds), only those whose TTL has not passed by then (TTL deletes days late)."""
         pk_name, sk_name = ("pk", "sk") if index is None else (f"{index}pk", f"{index}sk")
         params: dict[str, Any] = {
             "TableName": self.name,
@@ -201,6 +204,10 @@ class Table:
             params["ExpressionAttributeValues"][":sk"] = {"S": sk_prefix}
         if index is not None:
             params["IndexName"] = index
+        if live_at is not None:
+            params["FilterExpression"] = "attribute_not_exists(#ttl) OR #ttl > :now"
+            params["ExpressionAttributeNames"]["#ttl"] = "ttl"
+            params["ExpressionAttributeValues"][":now"] = {"N": str(live_at)}
         total = 0
         while True:
             answer = self.client.query(**params)

@@ -55,8 +55,14 @@ class Eraser:
     def file_partition(self, domain: str, file_id: str) -> list[Item]:
         return list(self._table.query_all(keys.file_pk(domain, file_id)))
 
-    def count(self, partition: str, index: str | None = None, sk_prefix: str | None = None) -> int:
-        return self._table.count(partition, index=index, sk_prefix=sk_prefix)
+    def count(
+        self,
+        partition: str,
+        index: str | None = None,
+        sk_prefix: str | None = None,
+        live_at: int | None = None,
+    ) -> int:
+        return self._table.count(partition, index=index, sk_prefix=sk_prefix, live_at=live_at)
 
     # --- buffered deletes ------------------------------------------------------------------------
 

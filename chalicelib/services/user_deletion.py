@@ -151,24 +151,28 @@ class UserDeletionService:
     # --- the preview -----------------------------------------------------------------------------
 
     def preview(self, principal: Principal, user_id: str) -> Preview:
-        """What a delete would destroy, counted from the same indexes the job uses."""
+        """What a delete would destroy, counted from the same indexes the job uses; content past
+        its retention is not counted (it is gone for every reader, whether or not TTL caught up)."""
         user = self._users.get(principal, user_id)
         eraser = self._new_eraser()
         d, u = user.domain, user.id
+        now = int(self._clock.now().timestamp())
         created = [g["id"] for g in eraser.created_groups(d, u, limit=10_000)]
         created_pks = {keys.group_messages_pk(d, g) for g in created}
         group_messages = group_files = 0
         for group_id in created:
             for message in _all(eraser, keys.group_messages_pk(d, group_id)):
+                if not _live(message, now):
+                    continue
                 group_messages += 1
                 group_files += len(message.get("file_ids") or [])
         elsewhere = files_elsewhere = 0
         for message in _all(eraser, keys.user_messages_gsi1pk(d, u), index="gsi1"):
-            if message["pk"] not in created_pks and "#G#" in message["pk"]:
+            if message["pk"] not in created_pks and "#G#" in message["pk"] and _live(message, now):
                 elsewhere += 1
                 files_elsewhere += len(message.get("file_ids") or [])
         return Preview(
-            private_chats=eraser.count(keys.user_pk(d, u), sk_prefix=keys.CHAT_PREFIX),
+            private_chats=eraser.count(keys.user_pk(d, u), sk_prefix=keys.CHAT_PREFIX, live_at=now),
             groups_created=len(created),
             group_messages=group_messages,
             group_files=group_files,
@@ -336,6 +340,11 @@ def _all(eraser: Eraser, partition: str, index: str | None = None) -> list[Item]
         if page.cursor is None:
             return items
         cursor = page.cursor
+
+
+def _live(item: Item, now: int) -> bool:
+    """Not past its TTL (the retention of a HIPAA domain's content)."""
+    return item.get("ttl") is None or int(item["ttl"]) > now
 
 
 def _integration_lookups(item: Item) -> list[tuple[str, str]]:

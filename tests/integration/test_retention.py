@@ -182,3 +182,23 @@ def test_other_domains_uploads_carry_no_tag(api: Api) -> None:
     body = {"filename": "a.txt", "content_type": "text/plain", "size": 5}
     answer = api.call("POST", "/files", body, token=token).json_body
     assert "x-amz-tagging" not in answer["headers"]
+
+
+def test_the_deletion_preview_counts_no_expired_content(api: Api, clock: FixedClock) -> None:
+    token = _hipaa_admin(api)
+    bo = add_user("clinic", "bo@clinic.example")
+    bo_token = _login(api, "clinic", "bo@clinic.example")
+    group = create_group(api, token, "Ward 5")
+    assert api.call("POST", f"/groups/{group['id']}/members", {"user_id": bo.id}, token=token).status_code == 201
+    api.call("POST", f"/groups/{group['id']}/messages", {"text": "from Bo"}, token=bo_token)
+    me = api.call("GET", "/me", token=token).json_body["id"]
+    api.call("POST", f"/chats/{me}/messages", {"text": "hi"}, token=bo_token)
+
+    def preview() -> tuple[int, int]:
+        fresh = _login(api, "clinic")
+        counts = api.call("GET", f"/admin/users/{bo.id}/deletion-preview", token=fresh).json_body
+        return counts["private_chats"], counts["messages_elsewhere"]
+
+    assert preview() == (1, 1)
+    clock.advance(days=7, seconds=1)
+    assert preview() == (0, 0)
