@@ -189,7 +189,9 @@ def test_the_deletion_preview_counts_no_expired_content(api: Api, clock: FixedCl
     bo = add_user("clinic", "bo@clinic.example")
     bo_token = _login(api, "clinic", "bo@clinic.example")
     group = create_group(api, token, "Ward 5")
-    assert api.call("POST", f"/groups/{group['id']}/members", {"user_id": bo.id}, token=token).status_code == 201
+    assert (
+        api.call("POST", f"/groups/{group['id']}/members", {"user_id": bo.id}, token=token).status_code == 201
+    )
     api.call("POST", f"/groups/{group['id']}/messages", {"text": "from Bo"}, token=bo_token)
     me = api.call("GET", "/me", token=token).json_body["id"]
     api.call("POST", f"/chats/{me}/messages", {"text": "hi"}, token=bo_token)
