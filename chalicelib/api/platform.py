@@ -59,3 +59,18 @@ def list_domains() -> Response:
 @platform_key_required
 def get_domain(domain: str) -> Response:
     return json_response(domain_view(services().platform.get(paths.domain_name(domain))))
+
+
+@bp.route("/platform/domains/{domain}/suspend", methods=["POST"])
+@platform_key_required
+def suspend_domain(domain: str) -> Response:
+    suspended = services().platform.set_status(paths.domain_name(domain), DomainStatus.SUSPENDED)
+    return json_response(domain_view(suspended))
+
+
+@bp.route("/platform/domains/{domain}/resume", methods=["POST"])
+@platform_key_required
+def resume_domain(domain: str) -> Response:
+    return json_response(
+        domain_view(services().platform.set_status(paths.domain_name(domain), DomainStatus.ACTIVE))
+    )

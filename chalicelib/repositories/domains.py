@@ -162,12 +162,14 @@ class DomainRepository:
         )
 
     def service_on_check_op(self, domain: str, service: str) -> dict[str, Any]:
-        """A transaction's check that the service is on in the domain (its webhooks write a
-        message only then: a toggle between their read and their write is still honoured)."""
+        """A transaction's check that the domain is active (not suspended) and the service on in
+        it (its webhooks write a message only then: a change between their read and their write
+        is still honoured)."""
         on = Condition(
-            f"attribute_exists(pk) AND (attribute_not_exists({SERVICES_OFF}) "
+            f"#status = :active AND (attribute_not_exists({SERVICES_OFF}) "
             f"OR NOT contains({SERVICES_OFF}, :service))",
-            {":service": service},
+            {":service": service, ":active": DomainStatus.ACTIVE.value},
+            {"#status": "status"},
         )
         return self._table.check_op(*self.key(domain), on)
 

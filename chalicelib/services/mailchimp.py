@@ -36,7 +36,7 @@ from chalicelib.domain.integrations import (
     ListHook,
     Service,
 )
-from chalicelib.domain.models import Conversation, Message, Principal, Retention, Via
+from chalicelib.domain.models import Conversation, DomainStatus, Message, Principal, Retention, Via
 from chalicelib.integrations import mailchimp
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
@@ -412,7 +412,11 @@ class MailchimpInbound:
         unknown secret, or the service off: MailChimp then refuses to create it)."""
         target = self._target(secret)
         domain = self._domains.get(target.domain) if target else None
-        if domain is None or Service.MAILCHIMP.value in domain.services_off:
+        if (
+            domain is None
+            or domain.status is not DomainStatus.ACTIVE
+            or Service.MAILCHIMP.value in domain.services_off
+        ):
             raise _unknown_hook()
 
     def from_webhook(self, secret: str, body: bytes) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from chalicelib.core import aws, ids
 from chalicelib.core.clock import Clock
@@ -191,6 +191,33 @@ class PlatformService:
         if domain is None:
             raise NotFound(f"There is no domain {name}.", "domain_not_found")
         return domain
+
+    def set_status(self, name: str, status: DomainStatus) -> Domain:
+        """Suspend (every login and token of the domain answers 403 `domain_suspended`, its
+        webhooks 404, its S3 drops are refused; nothing is deleted) or resume. Idempotent: the
+        status it already has changes nothing; a change is audited. A domain being deleted can
+        be neither (409)."""
+        for _ in range(3):
+            domain = self.get(name)
+            if domain.status is status:
+                return domain
+            if domain.status is DomainStatus.DELETING:
+                raise Conflict(f"The domain {name} is being deleted.", "domain_deleting")
+            action = "domain.suspended" if status is DomainStatus.SUSPENDED else "domain.resumed"
+            entry = AuditEntry(
+                at=self._clock.now(), actor=PLATFORM_ACTOR, action=action, target=f"domain:{name}", details={}
+            )
+            operations = [
+                *self._domains.status_change_ops(domain, status),
+                self._audit.append_op(name, entry),
+            ]
+            try:
+                self._table.transact(operations)
+            except ConditionFailed:
+                continue  # another call changed it between our read and our write: read again
+            log.info(action, extra={"fields": {"domain": name}})
+            return replace(domain, status=status)
+        raise Conflict(f"The domain {name} kept changing; try again.", "concurrent_change")
 
     def list_domains(
         self, status: DomainStatus | None, limit: int, cursor: str | None

@@ -45,7 +45,7 @@ from chalicelib.domain.integrations import (
     relay_retry_delay,
     slack_text,
 )
-from chalicelib.domain.models import Conversation, Message, Principal, Retention, Via
+from chalicelib.domain.models import Conversation, DomainStatus, Message, Principal, Retention, Via
 from chalicelib.integrations import slack
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
@@ -472,9 +472,11 @@ class SlackRelay:
             self._domains.key(domain),
             self._integrations.relay_out_key(domain, group_id, message_id),
         )
+        tenant = self._domains.from_item(domain_item) if domain_item else None
         service_on = (
-            domain_item is not None
-            and Service.SLACK.value not in self._domains.from_item(domain_item).services_off
+            tenant is not None
+            and tenant.status is DomainStatus.ACTIVE
+            and Service.SLACK.value not in tenant.services_off
         )
         return (
             self._integrations.from_item(integration_item) if integration_item else None,

@@ -293,6 +293,12 @@ CASES: dict[tuple[str, str], Callable[[World], Call]] = {
     ("/groups/{group_id}/messages", "POST"): admin_call(
         "/groups/{group_id}/messages", {"text": "hello all", "file_ids": ["{file_id}"]}, 201
     ),
+    ("/platform/domains/{domain}/resume", "POST"): lambda w: Call(
+        "/platform/domains/globex/resume", None, headers=PLATFORM
+    ),
+    ("/platform/domains/{domain}/suspend", "POST"): lambda w: Call(
+        "/platform/domains/globex/suspend", None, headers=PLATFORM
+    ),
     ("/platform/domains", "POST"): lambda w: Call(
         "/platform/domains",
         {

@@ -78,6 +78,21 @@ def check_platform(api: Api) -> None:
     assert api.call("GET", "/platform/domains/globex", headers=key).json_body["domain"] == "globex"
 
 
+def check_suspend_resume(api: Api) -> None:
+    acme, globex = _two_domains(api)
+    # A domain admin's token reaches neither; the operator's suspension of globex leaves acme alone.
+    assert error_of(api.call("POST", "/platform/domains/globex/suspend", token=acme)) == (
+        401,
+        "invalid_platform_key",
+    )
+    key = {"X-Platform-Key": PLATFORM_KEY}
+    assert api.call("POST", "/platform/domains/globex/suspend", headers=key).status_code == 200
+    assert api.call("GET", "/me", token=acme).status_code == 200
+    assert error_of(api.call("GET", "/me", token=globex)) == (403, "domain_suspended")
+    assert api.call("POST", "/platform/domains/globex/resume", headers=key).status_code == 200
+    assert api.call("GET", "/me", token=globex).status_code == 200
+
+
 def check_health(api: Api) -> None:
     assert api.call("GET", "/health").json_body == {"status": "ok"}  # no domain data at all
 
@@ -89,6 +104,8 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/admin/audit", "GET"): check_audit,
     ("/platform/domains", "POST"): check_platform,
     ("/platform/domains/{domain}", "GET"): check_platform,
+    ("/platform/domains/{domain}/suspend", "POST"): check_suspend_resume,
+    ("/platform/domains/{domain}/resume", "POST"): check_suspend_resume,
     ("/health", "GET"): check_health,
 }
 
