@@ -14,6 +14,7 @@ from chalicelib.api import (
     imports,
     integrations,
     platform,
+    support,
     users,
 )
 from chalicelib.api.http import error_middleware
@@ -38,6 +39,7 @@ for blueprint in (
     imports.bp,
     integrations.bp,
     hooks.bp,
+    support.bp,
     handlers.bp,
 ):
     app.register_blueprint(blueprint)

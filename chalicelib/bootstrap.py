@@ -25,6 +25,7 @@ from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import JobQueue, JobRepository
 from chalicelib.repositories.messages import MessageRepository
+from chalicelib.repositories.reports import ReportRepository
 from chalicelib.repositories.secrets import SecretBox
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.two_factor import TwoFactorRepository
@@ -46,6 +47,7 @@ from chalicelib.services.memberships import DefaultGroupJoiner
 from chalicelib.services.messages import MessageService
 from chalicelib.services.passwords import PasswordHasher
 from chalicelib.services.platform import PlatformKeySource, PlatformService
+from chalicelib.services.reports import ReportService
 from chalicelib.services.slack import RELAY_JOB, SlackApp, SlackInbound, SlackIntegrations, SlackRelay
 from chalicelib.services.two_factor import TwoFactorService
 from chalicelib.services.user_deletion import UserDeletionService
@@ -73,6 +75,7 @@ class Services:
     devices: DeviceService
     two_factor: TwoFactorService
     imports: ImportService
+    reports: ReportService
     integrations: IntegrationService
     slack: SlackIntegrations
     slack_inbound: SlackInbound
@@ -206,6 +209,7 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
         devices=DeviceService(table, DeviceRepository(table), sessions, users, index, audit, clock),
         two_factor=two_factor,
         imports=imports,
+        reports=ReportService(table, ReportRepository(table), ObjectStore(), EmailSender(), clock),
     )
 
 

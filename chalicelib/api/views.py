@@ -23,6 +23,7 @@ from chalicelib.domain.models import (
     SecurityPolicy,
     User,
 )
+from chalicelib.domain.reports import Report
 from chalicelib.services.files import DownloadTicket
 from chalicelib.services.integrations import ServiceState, hook_url
 from chalicelib.services.mailchimp import Audience, ListOutcome
@@ -335,3 +336,19 @@ def list_outcome_view(outcome: ListOutcome) -> dict[str, Any]:
 
 def audience_view(audience: Audience) -> dict[str, Any]:
     return {"id": audience.id, "name": audience.name, "member_count": audience.member_count}
+
+
+def report_view(report: Report) -> dict[str, Any]:
+    """A problem report as its reporter follows it."""
+    return {
+        "id": report.id,
+        "status": report.status.value,
+        "description": report.description,
+        "platform": report.platform.value,
+        "app_version": report.app_version,
+        "reporting_level": report.reporting_level.value,
+        "logs": {"size": report.logs_size} if report.logs_size is not None else None,
+        "rejected_reason": report.rejected_reason,
+        "created_at": iso(report.created_at),
+        "updated_at": iso(report.updated_at),
+    }

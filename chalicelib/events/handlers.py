@@ -22,7 +22,14 @@ def _import_object(s3_object: S3Object) -> None:
     services().imports.on_object(s3_object)
 
 
+def _report_logs(s3_object: S3Object) -> None:
+    from chalicelib.bootstrap import services
+
+    services().reports.on_object(s3_object)
+
+
 s3_events.PROCESSORS["imports/"] = _import_object  # §7: idempotent by the object's identity
+s3_events.PROCESSORS["reports/"] = _report_logs  # §8: idempotent by the report's status (one move)
 
 
 @bp.on_sqs_message(queue=S3_EVENTS_QUEUE, batch_size=1)

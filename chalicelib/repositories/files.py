@@ -160,15 +160,13 @@ class ObjectStore:
         return self._client_factory()
 
     def presign_put(
-        self, key: str, content_type: str, size: int, expires_in: int, tagging: str | None = None
+        self, key: str, content_type: str, size: int | None, expires_in: int, tagging: str | None = None
     ) -> str:
-        """With `tagging`, the URL signs `x-amz-tagging` too: S3 refuses the upload without it."""
-        params: dict[str, Any] = {
-            "Bucket": self._bucket_factory(),
-            "Key": key,
-            "ContentType": content_type,
-            "ContentLength": size,
-        }
+        """With `size`, the URL signs Content-Length; with `tagging`, `x-amz-tagging` too: S3
+        refuses an upload without them."""
+        params: dict[str, Any] = {"Bucket": self._bucket_factory(), "Key": key, "ContentType": content_type}
+        if size is not None:
+            params["ContentLength"] = size
         if tagging:
             params["Tagging"] = tagging
         return self._client().generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
@@ -179,6 +177,12 @@ class ObjectStore:
         disposition = f"attachment; filename*=UTF-8''{quote(filename, safe='')}"
         params = {"Bucket": self._bucket_factory(), "Key": key, "ResponseContentDisposition": disposition}
         return self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
+
+    def first_bytes(self, key: str, count: int) -> bytes:
+        """The object's first `count` bytes (a ranged GetObject): enough to tell its kind."""
+        bucket = self._bucket_factory()
+        answer = self._client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{count - 1}")
+        return bytes(answer["Body"].read(count))
 
     def stored_size(self, key: str) -> int | None:
         """The size of the object at `key`, or None when nothing was uploaded there (HeadObject).

@@ -300,3 +300,14 @@ def relay_out_sk(message_id: str) -> str:
 def oauth_state_pk(domain: str) -> str:
     """The OAuth `state` values of a domain already used (with a TTL past their expiry)."""
     return f"D#{domain}#OAUTHSTATE"
+
+
+# --- problem reports (issue 17) -------------------------------------------------------------------
+def report_pk(domain: str, report_id: str) -> str:
+    """A problem report: found by its id alone (the upload's key names the domain and the id)."""
+    return f"D#{domain}#REPORT#{report_id}"
+
+
+def reports_window_sk(hour: str) -> str:
+    """In the reporter's partition: how many reports they made in one hour (`YYYY-MM-DDTHH`)."""
+    return f"REPORTS#{hour}"

@@ -170,6 +170,14 @@ def mailchimp_call(w: World, method: str, body: dict[str, Any] | None, passes: i
     return Call(path, body, token=w.admin, passes=(passes,))
 
 
+def report_call(w: World) -> Call:
+    """A report of the admin's, awaiting its logs, to send without them."""
+    body = {"description": "It froze", "platform": "web", "app_version": "1.0", "reporting_level": "none"}
+    created = w.api.call("POST", "/support/reports", body, token=w.admin)
+    assert created.status_code == 201, created.body
+    return Call(f"/support/reports/{created.json_body['report_id']}/submit", None, token=w.admin)
+
+
 def admin_call(path: str, body: dict[str, Any] | None, *passes: int) -> Callable[[World], Call]:
     return lambda w: Call(path.format(**vars(w)), body, token=w.admin, passes=passes or (200,))
 
@@ -293,6 +301,12 @@ CASES: dict[tuple[str, str], Callable[[World], Call]] = {
     ("/groups/{group_id}/messages", "POST"): admin_call(
         "/groups/{group_id}/messages", {"text": "hello all", "file_ids": ["{file_id}"]}, 201
     ),
+    ("/support/reports", "POST"): admin_call(
+        "/support/reports",
+        {"description": "It froze", "platform": "web", "app_version": "1.0", "reporting_level": "all"},
+        201,
+    ),
+    ("/support/reports/{report_id}/submit", "POST"): report_call,
     ("/platform/domains/{domain}/resume", "POST"): lambda w: Call(
         "/platform/domains/globex/resume", None, headers=PLATFORM
     ),

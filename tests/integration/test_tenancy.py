@@ -93,6 +93,17 @@ def check_suspend_resume(api: Api) -> None:
     assert api.call("GET", "/me", token=globex).status_code == 200
 
 
+def check_reports(api: Api) -> None:
+    acme, globex = _two_domains(api)
+    body = {"description": "It froze", "platform": "web", "app_version": "1.0", "reporting_level": "all"}
+    report = api.call("POST", "/support/reports", body, token=globex).json_body
+    assert report["upload_url"] and f"reports/globex/{report['report_id']}/logs.zip" in report["upload_url"]
+    path = f"/support/reports/{report['report_id']}"
+    assert error_of(api.call("GET", path, token=acme)) == (404, "report_not_found")
+    assert error_of(api.call("POST", f"{path}/submit", token=acme)) == (404, "report_not_found")
+    assert api.call("GET", path, token=globex).json_body["status"] == "awaiting_logs"
+
+
 def check_health(api: Api) -> None:
     assert api.call("GET", "/health").json_body == {"status": "ok"}  # no domain data at all
 
@@ -105,6 +116,9 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/platform/domains", "POST"): check_platform,
     ("/platform/domains/{domain}", "GET"): check_platform,
     ("/platform/domains/{domain}/suspend", "POST"): check_suspend_resume,
+    ("/support/reports", "POST"): check_reports,
+    ("/support/reports/{report_id}", "GET"): check_reports,
+    ("/support/reports/{report_id}/submit", "POST"): check_reports,
     ("/platform/domains/{domain}/resume", "POST"): check_suspend_resume,
     ("/health", "GET"): check_health,
 }
