@@ -178,6 +178,9 @@ class ObjectStore:
         params = {"Bucket": self._bucket_factory(), "Key": key, "ResponseContentDisposition": disposition}
         return self._client().generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in)
 
+    def delete(self, key: str) -> None:
+        self._client().delete_object(Bucket=self._bucket_factory(), Key=key)
+
     def first_bytes(self, key: str, count: int) -> bytes:
         """The object's first `count` bytes (a ranged GetObject): enough to tell its kind."""
         bucket = self._bucket_factory()

@@ -189,6 +189,7 @@ class ReportService:
         except ConditionFailed:
             return
         log.warning("report logs rejected", extra={"fields": {"report_id": report.id, "reason": reason}})
+        self._store.delete(report.logs_key)  # kept nowhere: it is not what the report promised
         self._sender.send(self._support_email(rejected))
 
     # --- the emails ------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ def test_an_upload_that_is_not_a_zip_is_rejected_and_support_told(api: Api, clie
     support = _mails("support@office-chat.test")
     assert len(support) == 1 and "logs rejected" in support[0]["subject"]
     assert _mails("mo@acme.example") == []
+    key = f"reports/acme/{report['report_id']}/logs.zip"
+    listed = aws.s3().list_objects_v2(Bucket="office-chat-files", Prefix=key).get("KeyCount", 0)
+    assert listed == 0  # the rejected upload is not kept
 
 
 def test_bad_fields_and_the_hourly_limit(api: Api, user: str, clock: FixedClock) -> None:
