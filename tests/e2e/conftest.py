@@ -46,7 +46,11 @@ class Runner:
 
 
 def _start(port: int, aws_port: int, log: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))
+    }
     env.update(
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),

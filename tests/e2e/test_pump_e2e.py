@@ -15,7 +15,11 @@ pytestmark = pytest.mark.e2e
 
 def test_a_bad_pump_concurrency_stops_the_runner_before_it_starts() -> None:
     port, aws_port = _free_port(), _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))
+    }
     env.update(
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),

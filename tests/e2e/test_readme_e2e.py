@@ -144,7 +144,11 @@ def readme_runner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReadmeRu
     work = tmp_path_factory.mktemp("readme")
     port, aws_port, slack_port, mailchimp_port = _free_port(), _free_port(), _free_port(), _free_port()
     log = work / "run.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))
+    }
     env.update(
         OC_PORT=str(port),
         OC_AWS_PORT=str(aws_port),
@@ -181,7 +185,11 @@ def _healthy(url: str) -> bool:
 
 def _shell_env(runner: ReadmeRunner) -> dict[str, str]:
     """The reader's terminal: no OC_/AWS_ settings of ours, the venv's aws CLI on the PATH."""
-    env = {k: v for k, v in runner.env.items() if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))}
+    env = {
+        k: v
+        for k, v in runner.env.items()
+        if not k.startswith(("OC_", "AWS_", "SLACK_", "MAILCHIMP_", "SUPPORT_"))
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
