@@ -58,7 +58,7 @@ def test_s3_messages_that_cannot_be_read_are_dropped(seen_objects: list[S3Object
 def test_a_key_with_no_processor_is_ignored(seen_objects: list[S3Object]) -> None:
     record = {
         "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": "b"}, "object": {"key": "reports/acme/1/logs.zip", "size": 3}},
+        "s3": {"bucket": {"name": "b"}, "object": {"key": "elsewhere/acme/1/logs.zip", "size": 3}},
     }
     assert s3_events.handle_message(json.dumps({"Records": [record]})) == 0
     assert seen_objects == []

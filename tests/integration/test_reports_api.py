@@ -87,7 +87,8 @@ def test_a_report_with_logs_emails_support_and_the_user_once(api: Api, client: A
     report = _report(api, user)
     assert report["method"] == "PUT" and report["headers"] == {"Content-Type": "application/zip"}
     assert report["report"]["status"] == "awaiting_logs"
-    _upload(report, _zip())
+    logs = _zip()
+    _upload(report, logs)
     assert _deliver(client, times=2) == 1  # the event delivered twice
     support = _mails("support@office-chat.test")
     assert len(support) == 1
@@ -102,13 +103,13 @@ def test_a_report_with_logs_emails_support_and_the_user_once(api: Api, client: A
         assert shown in body, (shown, body)
     link = re.search(r"for 7 days: (\S+)", body)
     assert link is not None and "X-Amz-Expires=604800" in link.group(1)
-    assert requests.get(link.group(1), timeout=10).content == _zip()
+    assert requests.get(link.group(1), timeout=10).content == logs
     confirmation = _mails("mo@acme.example")
     assert (
         len(confirmation) == 1 and "We received your problem report and its logs" in confirmation[0]["body"]
     )
     read = api.call("GET", f"/support/reports/{report['report_id']}", token=user).json_body
-    assert read["status"] == "received" and read["logs"] == {"size": len(_zip())}
+    assert read["status"] == "received" and read["logs"] == {"size": len(logs)}
 
 
 def test_a_report_without_logs_is_sent_once(api: Api, user: str) -> None:
