@@ -71,10 +71,16 @@ def normalize_email(value: str, field: str = "email") -> str:
     return email
 
 
+# The integrations that copy a group's messages to a service outside the BAA: a HIPAA domain
+# starts with them off (its admin may turn them on, knowingly: the copies outlive the 7 days).
+OUTSIDE_SERVICES = frozenset({"slack", "mailchimp"})
+
+
 @dataclass(frozen=True)
 class DomainTerms:
     seats: int
     retention_days: int | None
+    services_off: frozenset[str] = frozenset()
 
 
 def domain_terms(plan: Plan, billing: Billing, hipaa: bool, seats: int | None) -> DomainTerms:
@@ -90,6 +96,7 @@ def domain_terms(plan: Plan, billing: Billing, hipaa: bool, seats: int | None) -
     return DomainTerms(
         seats=DEFAULT_SEATS if seats is None else seats,
         retention_days=HIPAA_RETENTION_DAYS if hipaa else None,
+        services_off=OUTSIDE_SERVICES if hipaa else frozenset(),
     )
 
 

@@ -110,6 +110,7 @@ class DomainRepository:
             "retention_days": domain.retention_days,
             "status": domain.status.value,
             "created_at": iso_ms(domain.created_at),
+            SERVICES_OFF: set(domain.services_off) or None,
             **_security_attributes(domain.security),
         }
 

@@ -134,6 +134,7 @@ class PlatformService:
             retention_days=terms.retention_days,
             status=DomainStatus.ACTIVE,
             created_at=now,
+            services_off=terms.services_off,
         )
         admin = User(
             id=ids.new_id(),

@@ -145,6 +145,8 @@ def test_other_domains_keep_everything(api: Api, clock: FixedClock) -> None:
 
 def test_messages_from_slack_expire_too(api: Api, clock: FixedClock) -> None:
     token = _hipaa_admin(api)
+    api.call("PUT", "/admin/integrations/slack", {"enabled": True}, token=token)  # off in HIPAA domains
+    token = _login(api, "clinic")  # a token read after the switch
     group, integration = slack_group(api, token)
     form = "team_id=T1&channel_id=C1&timestamp=1.1&user_name=Jo&text=from+Slack"
     assert send_outgoing(api, webhook_path(integration), form).status_code == 200
@@ -204,3 +206,15 @@ def test_the_deletion_preview_counts_no_expired_content(api: Api, clock: FixedCl
     assert preview() == (1, 1)
     clock.advance(days=7, seconds=1)
     assert preview() == (0, 0)
+
+
+def test_a_hipaa_domain_starts_with_the_outside_integrations_off(api: Api) -> None:
+    token = _hipaa_admin(api)
+    services = api.call("GET", "/admin/integrations", token=token).json_body["services"]
+    assert [(s["service"], s["enabled"]) for s in services] == [("slack", False), ("mailchimp", False)]
+    group = create_group(api, token, "Ward 6")
+    refused = api.call(
+        "POST", f"/groups/{group['id']}/integrations/slack", {"display_name": "x"}, token=token
+    )
+    assert error_of(refused) == (403, "service_disabled")
+    assert api.call("PUT", "/admin/integrations/slack", {"enabled": True}, token=token).status_code == 200

@@ -45,7 +45,9 @@ def test_hipaa_needs_enterprise_annual() -> None:
 
 def test_hipaa_domain_keeps_content_seven_days_and_starts_with_fifty_seats() -> None:
     terms = rules.domain_terms(Plan.ENTERPRISE, Billing.ANNUAL, hipaa=True, seats=None)
-    assert terms == rules.DomainTerms(seats=50, retention_days=7)
+    assert terms == rules.DomainTerms(
+        seats=50, retention_days=7, services_off=frozenset({"slack", "mailchimp"})
+    )
 
 
 def test_plain_domain_has_no_retention_and_takes_the_seats_asked() -> None:
