@@ -21,7 +21,9 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
+
+from chalicelib.integrations.payloads import PayloadReader
 
 if TYPE_CHECKING:
     from urllib.request import OpenerDirector, Request
@@ -592,43 +594,8 @@ def _object(value: object) -> Mapping[str, Any]:
     return value
 
 
-def _form_fields(body: bytes) -> dict[str, str]:
-    if len(body) > MAX_BODY_BYTES:
-        raise MailchimpPayloadError(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    try:
-        pairs = parse_qsl(
-            body.decode("utf-8"),
-            keep_blank_values=True,
-            strict_parsing=True,
-            errors="strict",
-            max_num_fields=MAX_FORM_FIELDS,
-        )
-    except ValueError as err:  # bad UTF-8 (raw or %-encoded), a field without `=`, too many fields
-        raise MailchimpPayloadError(f"the body is not a form: {err}") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name in form:
-            raise MailchimpPayloadError(f"{name} appears more than once")
-        form[name] = value
-    return form
-
-
-def _optional_string(data: Mapping[str, Any], key: str, *, at: str = "") -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise MailchimpPayloadError(f"{at}{key} must be a string")
-    return value
-
-
-def _required_string(data: Mapping[str, Any], key: str, *, at: str = "") -> str:
-    value = _optional_string(data, key, at=at)
-    if not value:
-        raise MailchimpPayloadError(f"{at}{key} is missing")
-    return value
-
-
-def _optional_object(data: Mapping[str, Any], key: str, *, at: str = "") -> Mapping[str, Any] | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise MailchimpPayloadError(f"{at}{key} must be an object")
-    return value
+_PAYLOAD = PayloadReader(MailchimpPayloadError, MAX_BODY_BYTES, MAX_FORM_FIELDS)
+_form_fields = _PAYLOAD.form
+_optional_string = _PAYLOAD.optional_string
+_required_string = _PAYLOAD.required_string
+_optional_object = _PAYLOAD.optional_object

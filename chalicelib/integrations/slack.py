@@ -10,14 +10,15 @@ should not pay on a cold start."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, cast
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
+
+from chalicelib.integrations.payloads import PayloadReader
 
 if TYPE_CHECKING:
     from slack_sdk.web import SlackResponse, WebClient
@@ -383,69 +384,11 @@ def _error_code(status: int, body: object) -> str:
 # --- reading payloads ----------------------------------------------------------------------------
 
 
-def _check_size(body: bytes) -> None:
-    if len(body) > MAX_BODY_BYTES:
-        raise SlackPayloadError(f"the body is larger than {MAX_BODY_BYTES} bytes")
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    _check_size(body)
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):  # bad UTF-8 and bad JSON are ValueErrors; deep nesting
-        raise SlackPayloadError("the body is not JSON") from None
-    if not isinstance(payload, dict):
-        raise SlackPayloadError("the body is not a JSON object")
-    return payload
-
-
-def _form_fields(body: bytes) -> dict[str, str]:
-    _check_size(body)
-    try:
-        text = body.decode("utf-8")
-        pairs = parse_qsl(
-            text, keep_blank_values=True, strict_parsing=True, errors="strict", max_num_fields=MAX_FORM_FIELDS
-        )
-    except ValueError as err:  # bad UTF-8 (raw or %-encoded), a field without `=`, too many fields
-        raise SlackPayloadError(f"the body is not a form: {err}") from None
-    form: dict[str, str] = {}
-    for name, value in pairs:
-        if name in form:
-            raise SlackPayloadError(f"{name} appears more than once")
-        form[name] = value
-    return form
-
-
-def _optional_string(data: Mapping[str, Any], key: str, *, at: str = "") -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise SlackPayloadError(f"{at}{key} must be a string")
-    return value
-
-
-def _required_string(data: Mapping[str, Any], key: str, *, at: str = "") -> str:
-    value = _optional_string(data, key, at=at)
-    if not value:
-        raise SlackPayloadError(f"{at}{key} is missing")
-    return value
-
-
-def _optional_integer(data: Mapping[str, Any], key: str, *, at: str = "") -> int | None:
-    value = data.get(key)
-    if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-        raise SlackPayloadError(f"{at}{key} must be an integer")
-    return value
-
-
-def _optional_object(data: Mapping[str, Any], key: str, *, at: str = "") -> Mapping[str, Any] | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, dict):
-        raise SlackPayloadError(f"{at}{key} must be an object")
-    return value
-
-
-def _required_object(data: Mapping[str, Any], key: str, *, at: str = "") -> Mapping[str, Any]:
-    value = _optional_object(data, key, at=at)
-    if value is None:
-        raise SlackPayloadError(f"{at}{key} is missing")
-    return value
+_PAYLOAD = PayloadReader(SlackPayloadError, MAX_BODY_BYTES, MAX_FORM_FIELDS)
+_json_object = _PAYLOAD.json_object
+_form_fields = _PAYLOAD.form
+_optional_string = _PAYLOAD.optional_string
+_required_string = _PAYLOAD.required_string
+_optional_integer = _PAYLOAD.optional_integer
+_optional_object = _PAYLOAD.optional_object
+_required_object = _PAYLOAD.required_object

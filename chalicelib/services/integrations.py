@@ -19,9 +19,9 @@ from typing import Any
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
-from chalicelib.core.errors import Forbidden, NotFound
+from chalicelib.core.errors import Conflict, Forbidden, NotFound
 from chalicelib.core.signing import BadSignedToken, derived_secret, sign, verify
-from chalicelib.domain.integrations import Integration, Service
+from chalicelib.domain.integrations import Integration, IntegrationStatus, Service
 from chalicelib.domain.models import AuditEntry, Principal
 from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
@@ -31,6 +31,7 @@ from chalicelib.services.groups import GroupAccess, GroupService
 from chalicelib.services.transaction import Transaction
 
 SERVICES = (Service.SLACK, Service.MAILCHIMP)
+SERVICE_NAMES = {Service.SLACK: "Slack", Service.MAILCHIMP: "MailChimp"}
 STATE_MINUTES = 30
 
 
@@ -224,6 +225,63 @@ class IntegrationService:
         if service.value in principal.services_off:
             raise service_disabled(service)
         return access
+
+    def create(
+        self,
+        principal: Principal,
+        group_id: str,
+        service: Service,
+        read_display_name: Callable[[], str],
+        events: tuple[str, ...] = (),
+    ) -> Integration:
+        """A group's new integration, `pending_auth`, with its webhook lookup (one of a service a
+        group: 409 otherwise). The body is read once the caller may configure the group."""
+        access = self.configurable_group(principal, group_id, service)
+        display_name = read_display_name()
+        now = self._clock.now()
+        integration = Integration(
+            id=ids.new_id(),
+            domain=principal.domain,
+            group_id=access.group.id,
+            service=service,
+            status=IntegrationStatus.PENDING_AUTH,
+            display_name=display_name,
+            hook_salt=secrets.token_urlsafe(16),
+            created_by=principal.user.id,
+            created_at=now,
+            updated_at=now,
+            events=events,
+            retention_days=principal.retention.days,
+        )
+        exists = Conflict(
+            f"This group already has a {SERVICE_NAMES[service]} integration.", "integration_exists"
+        )
+        tx = Transaction(self._table)
+        tx.add(
+            *self._integrations.create_ops(integration, hook_secret(integration)), on_condition_failed=exists
+        )
+        tx.add(self.integration_audit_op(principal, "created", integration, display_name=display_name))
+        tx.commit()
+        return integration
+
+    def find(self, principal: Principal, group_id: str, service: Service) -> Integration:
+        """The group's integration with the service, to a caller who may configure it (else 403
+        or 404, as `configurable_group`); 404 when the group has none."""
+        access = self.configurable_group(principal, group_id, service)
+        integration = self._integrations.get(principal.domain, access.group.id, service)
+        if integration is None:
+            raise NotFound(
+                f"This group has no {SERVICE_NAMES[service]} integration.", "integration_not_found"
+            )
+        return integration
+
+    def integration_audit_op(
+        self, principal: Principal, change: str, integration: Integration, **details: str
+    ) -> dict[str, object]:
+        """`integration.<service>.<change>`, on the group, naming the service."""
+        service = integration.service.value
+        action = f"integration.{service}.{change}"
+        return self.audit_op(principal, action, f"group:{integration.group_id}", service=service, **details)
 
     def audit_op(self, principal: Principal, action: str, target: str, **details: str) -> dict[str, object]:
         entry = AuditEntry(

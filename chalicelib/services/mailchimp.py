@@ -16,7 +16,6 @@ checking that the service is on and the audience still followed.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -103,10 +102,6 @@ class Removal:
     not_removed: list[ListOutcome]
 
 
-def not_found() -> NotFound:
-    return NotFound("This group has no MailChimp integration.", "integration_not_found")
-
-
 class MailchimpIntegrations:
     """The group admin's side: create, read, authorize, choose audiences, delete."""
 
@@ -131,39 +126,12 @@ class MailchimpIntegrations:
         self._clock = clock
 
     def create(self, principal: Principal, group_id: str) -> Integration:
-        access = self._base.configurable_group(principal, group_id, Service.MAILCHIMP)
-        now = self._clock.now()
-        integration = Integration(
-            id=ids.new_id(),
-            domain=principal.domain,
-            group_id=access.group.id,
-            service=Service.MAILCHIMP,
-            status=IntegrationStatus.PENDING_AUTH,
-            display_name=MAILCHIMP_NAME,
-            hook_salt=secrets.token_urlsafe(16),
-            created_by=principal.user.id,
-            created_at=now,
-            updated_at=now,
-            retention_days=principal.retention.days,
-            events=MAILCHIMP_EVENTS,
+        return self._base.create(
+            principal, group_id, Service.MAILCHIMP, lambda: MAILCHIMP_NAME, events=MAILCHIMP_EVENTS
         )
-        tx = Transaction(self._table)
-        tx.add(
-            *self._integrations.create_ops(integration, hook_secret(integration)),
-            on_condition_failed=Conflict(
-                "This group already has a MailChimp integration.", "integration_exists"
-            ),
-        )
-        tx.add(self._audit(principal, "integration.mailchimp.created", integration))
-        tx.commit()
-        return integration
 
     def get(self, principal: Principal, group_id: str) -> Integration:
-        access = self._base.configurable_group(principal, group_id, Service.MAILCHIMP)
-        integration = self._integrations.get(principal.domain, access.group.id, Service.MAILCHIMP)
-        if integration is None:
-            raise not_found()
-        return integration
+        return self._base.find(principal, group_id, Service.MAILCHIMP)
 
     def authorize_url(self, integration: Integration) -> str | None:
         """MailChimp's authorize URL with a fresh state (OAuthStates); None while our MailChimp
@@ -311,7 +279,7 @@ class MailchimpIntegrations:
         tx = Transaction(self._table)
         tx.add(self._integrations.save_op(changed, integration.version), on_condition_failed=_concurrent())
         tx.add(*self._integrations.lookup_ops(changed, hook_secret(changed)))
-        tx.add(self._audit(principal, "integration.mailchimp.lists_chosen", changed, **details))
+        tx.add(self._base.integration_audit_op(principal, "lists_chosen", changed, **details))
         tx.commit()
         return changed
 
@@ -336,8 +304,8 @@ class MailchimpIntegrations:
             on_condition_failed=_concurrent(),
         )
         tx.add(
-            self._audit(
-                principal, "integration.mailchimp.deleted", integration, not_removed=str(len(not_removed))
+            self._base.integration_audit_op(
+                principal, "deleted", integration, not_removed=str(len(not_removed))
             )
         )
         tx.commit()
@@ -381,13 +349,6 @@ class MailchimpIntegrations:
             raise BadGateway(
                 "MailChimp did not answer; try again in a moment.", "mailchimp_unavailable"
             ) from None
-
-    def _audit(
-        self, principal: Principal, action: str, integration: Integration, **details: str
-    ) -> dict[str, object]:
-        return self._base.audit_op(
-            principal, action, f"group:{integration.group_id}", service="mailchimp", **details
-        )
 
 
 class MailchimpInbound:

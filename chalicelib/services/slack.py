@@ -21,7 +21,6 @@ the queue's delay; a permanent refusal marks the integration `error`, with Slack
 from __future__ import annotations
 
 import math
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -98,10 +97,6 @@ class SlackApp:
         )
 
 
-def not_found() -> NotFound:
-    return NotFound("This group has no Slack integration.", "integration_not_found")
-
-
 class SlackIntegrations:
     """The group admin's side: create, read, change, delete, authorize."""
 
@@ -126,37 +121,10 @@ class SlackIntegrations:
         self._clock = clock
 
     def create(self, principal: Principal, group_id: str, read_name: Callable[[], str]) -> Integration:
-        access = self._base.configurable_group(principal, group_id, Service.SLACK)
-        name = _display_name(read_name())
-        now = self._clock.now()
-        integration = Integration(
-            id=ids.new_id(),
-            domain=principal.domain,
-            group_id=access.group.id,
-            service=Service.SLACK,
-            status=IntegrationStatus.PENDING_AUTH,
-            display_name=name,
-            hook_salt=secrets.token_urlsafe(16),
-            created_by=principal.user.id,
-            created_at=now,
-            updated_at=now,
-            retention_days=principal.retention.days,
-        )
-        tx = Transaction(self._table)
-        tx.add(
-            *self._integrations.create_ops(integration, hook_secret(integration)),
-            on_condition_failed=Conflict("This group already has a Slack integration.", "integration_exists"),
-        )
-        tx.add(self._audit(principal, "integration.slack.created", integration, display_name=name))
-        tx.commit()
-        return integration
+        return self._base.create(principal, group_id, Service.SLACK, lambda: _display_name(read_name()))
 
     def get(self, principal: Principal, group_id: str) -> Integration:
-        access = self._base.configurable_group(principal, group_id, Service.SLACK)
-        integration = self._integrations.get(principal.domain, access.group.id, Service.SLACK)
-        if integration is None:
-            raise not_found()
-        return integration
+        return self._base.find(principal, group_id, Service.SLACK)
 
     def update(self, principal: Principal, group_id: str, read: Callable[[], SlackChanges]) -> Integration:
         current = self.get(principal, group_id)
@@ -171,7 +139,7 @@ class SlackIntegrations:
         tx.add(self._integrations.save_op(changed, current.version), on_condition_failed=_concurrent())
         moved = changed.channel_id != current.channel_id  # the claim of the new channel wrote its lookup
         tx.add(*self._integrations.lookup_ops(changed, hook_secret(changed), with_channel=not moved))
-        tx.add(self._audit(principal, "integration.slack.updated", changed, **_change_details(changes)))
+        tx.add(self._base.integration_audit_op(principal, "updated", changed, **_change_details(changes)))
         tx.commit()
         return changed
 
@@ -228,7 +196,7 @@ class SlackIntegrations:
             *self._integrations.delete_ops(integration, hook_secret(integration), integration.version),
             on_condition_failed=_concurrent(),
         )
-        tx.add(self._audit(principal, "integration.slack.deleted", integration))
+        tx.add(self._base.integration_audit_op(principal, "deleted", integration))
         tx.commit()
 
     def authorize_url(self, integration: Integration) -> str | None:
@@ -298,13 +266,6 @@ class SlackIntegrations:
             return refused("This authorization link was already used, or the integration changed meanwhile.")
         channel = connected.channel_name or connected.channel_id or "no channel yet"
         return OAuthOutcome(200, "Connected to Slack", f"{grant.team_name or grant.team_id}: {channel}.")
-
-    def _audit(
-        self, principal: Principal, action: str, integration: Integration, **details: str
-    ) -> dict[str, Any]:
-        return self._base.audit_op(
-            principal, action, f"group:{integration.group_id}", service="slack", **details
-        )
 
 
 class SlackInbound:
