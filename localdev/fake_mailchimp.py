@@ -24,17 +24,17 @@ import sys
 import threading
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.client import HTTPException
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from types import FrameType
 from typing import Any
 from urllib.error import HTTPError
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 from urllib.request import HTTPRedirectHandler, OpenerDirector, Request, build_opener
 
-MAX_BODY_BYTES = 1024 * 1024
+from localdev.fake_http import FakeHandler, FakeService, Reply, json_reply, redirect, text_reply, with_query
+
 EVENT_TYPES = ("subscribe", "unsubscribe", "profile", "upemail", "cleaned", "campaign")
 SOURCES = ("user", "admin", "api")
 DEFAULT_LISTS = (
@@ -60,18 +60,6 @@ FIRE_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def json_reply(data: object, status: int = 200) -> Reply:
-    return Reply(status, json.dumps(data).encode())
-
-
 def problem(status: int, title: str, detail: str) -> Reply:
     """The Marketing API's error document (https://mailchimp.com/developer/marketing/docs/errors/);
     `instance` names the request, as MailChimp's do."""
@@ -87,18 +75,6 @@ def problem(status: int, title: str, detail: str) -> Reply:
 
 def oauth_error(error: str, description: str, status: int = 400) -> Reply:
     return json_reply({"error": error, "error_description": description}, status)
-
-
-def text_reply(status: int, text: str, content_type: str = "text/plain; charset=utf-8") -> Reply:
-    return Reply(status, text.encode(), content_type=content_type)
-
-
-def redirect(location: str) -> Reply:
-    return Reply(302, headers={"Location": location})
-
-
-def with_query(url: str, params: Mapping[str, str]) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
 def member_id(email: str) -> str:
@@ -231,7 +207,9 @@ class _Webhook:
         }
 
 
-class FakeMailchimp:
+class FakeMailchimp(FakeService):
+    name = "fake MailChimp"
+
     def __init__(
         self,
         client_id: str | None = None,
@@ -242,7 +220,7 @@ class FakeMailchimp:
     ) -> None:
         self.client_id = client_id or str(secrets.randbelow(10**12))
         self.client_secret = client_secret or secrets.token_hex(32)
-        self.verbose = verbose  # prints requests, registrations and deliveries (the foreground runner)
+        super().__init__(verbose)  # verbose: prints requests, registrations and deliveries
         self.validate_urls = validate_urls  # a GET to a webhook's URL before creating it, as MailChimp
         self.deny_next = False  # the next authorize answers access_denied, as a Cancel click
         self.refuse_lists: set[str] = set()  # creating a webhook on these answers 400 Invalid Resource
@@ -255,46 +233,6 @@ class FakeMailchimp:
         self._calls: list[dict[str, str]] = []
         self._failures = 0
         self._failure_status = 503
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- running -------------------------------------------------------------------------------
-
-    def start(self, port: int = 0) -> None:
-        """Serves on 127.0.0.1:`port` (0: a free one) from a daemon thread."""
-        server = _Server(("127.0.0.1", port), _Handler, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits up to one interval for it to notice
-            name="fake-mailchimp",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeMailchimp:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake MailChimp is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def login_url(self) -> str:
@@ -605,15 +543,7 @@ def _flags(value: object, names: Collection[str]) -> frozenset[str]:
     return frozenset(name for name in names if value.get(name) is True)
 
 
-class _Server(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], fake: FakeMailchimp) -> None:
-        super().__init__(address, handler)
-        self.fake = fake
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
+class _Handler(FakeHandler):
     def do_GET(self) -> None:
         self._route("GET")
 
@@ -647,27 +577,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send(text_reply(404, "not found"))
 
-    def _body(self) -> bytes | None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(length) if length > 0 else b""
 
-    def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
+FakeMailchimp.handler = _Handler  # defined after the fake it routes to
 
 
 # --- the foreground runner -------------------------------------------------------------------------

@@ -22,29 +22,17 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import FrameType, TracebackType
+from dataclasses import dataclass
+from types import FrameType
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import parse_qsl
 
-MAX_BODY_BYTES = 1024 * 1024
+from localdev.fake_http import FakeHandler, FakeService, Reply, json_reply, redirect, text_reply, with_query
+
 APP_ID = "A0FAKE0001"
 BOT_ID = "B0FAKE"
 BOT_USER_ID = "U0FAKEBOT1"
 INSTALLER_USER_ID = "U0FAKEUSR1"
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int
-    body: bytes = b""
-    content_type: str = "application/json; charset=utf-8"
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-def json_reply(data: object, status: int = 200, headers: Mapping[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(data).encode(), headers=headers or {})
 
 
 def slack_error(error: str) -> Reply:
@@ -52,20 +40,8 @@ def slack_error(error: str) -> Reply:
     return json_reply({"ok": False, "error": error})
 
 
-def text_reply(status: int, text: str) -> Reply:
-    return Reply(status, text.encode(), content_type="text/plain; charset=utf-8")
-
-
-def redirect(location: str) -> Reply:
-    return Reply(302, headers={"Location": location})
-
-
 def _as_text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
-
-
-def with_query(url: str, params: Mapping[str, str]) -> str:
-    return f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
 
 
 @dataclass
@@ -87,7 +63,9 @@ class _Faults:
     failure_status: int = 500
 
 
-class FakeSlack:
+class FakeSlack(FakeService):
+    name = "fake Slack"
+
     def __init__(
         self,
         client_id: str | None = None,
@@ -104,7 +82,7 @@ class FakeSlack:
         self.team_name = team_name
         self.channel_id = channel_id
         self.channel_name = channel_name
-        self.verbose = verbose  # prints requests and posts (the foreground runner)
+        super().__init__(verbose)
         self.deny_next = False  # the next authorize answers access_denied, as a Cancel click
         self._lock = threading.Lock()
         self._grants: dict[str, _Grant] = {}
@@ -114,46 +92,6 @@ class FakeSlack:
         self._posts: list[dict[str, str]] = []
         self._faults = _Faults()
         self._messages_sent = 0
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- running -------------------------------------------------------------------------------
-
-    def start(self, port: int = 0) -> None:
-        """Serves on 127.0.0.1:`port` (0: a free one) from a daemon thread."""
-        server = _Server(("127.0.0.1", port), _Handler, self)
-        self._server = server
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # stop() waits up to one interval for it to notice
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        if self._server is None:
-            self.start()
-        return self
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("the fake Slack is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     @property
     def api_url(self) -> str:
@@ -359,15 +297,7 @@ class FakeSlack:
         return json_reply({"ok": True})
 
 
-class _Server(ThreadingHTTPServer):
-    def __init__(self, address: tuple[str, int], handler: type[_Handler], fake: FakeSlack) -> None:
-        super().__init__(address, handler)
-        self.fake = fake
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _Server
-
+class _Handler(FakeHandler):
     def do_GET(self) -> None:
         path, query = self._path_and_query()
         fake = self.server.fake
@@ -437,31 +367,8 @@ class _Handler(BaseHTTPRequestHandler):
             return None
         return client_id, secret
 
-    def _path_and_query(self) -> tuple[str, dict[str, str]]:
-        parts = urlsplit(self.path)
-        return parts.path, dict(parse_qsl(parts.query, keep_blank_values=True))
 
-    def _body(self) -> bytes | None:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = 0
-        if length > MAX_BODY_BYTES:
-            return None
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, reply: Reply) -> None:
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
-        if self.server.fake.verbose:
-            super().log_message(format, *args)
+FakeSlack.handler = _Handler  # defined after the fake it routes to
 
 
 # --- the foreground runner -------------------------------------------------------------------------
