@@ -35,6 +35,7 @@ from chalicelib.services.auth import AuthService
 from chalicelib.services.bulk_users import BulkUserService
 from chalicelib.services.default_groups import DefaultGroupService
 from chalicelib.services.devices import DeviceService
+from chalicelib.services.domain_purge import DomainPurgeService
 from chalicelib.services.files import FileService
 from chalicelib.services.groups import GroupService
 from chalicelib.services.import_invitations import ImportInvitations
@@ -153,7 +154,17 @@ def build_services(clock: Clock | None = None, table: Table | None = None) -> Se
     )
     return Services(
         platform=PlatformService(
-            table, domains, users, index, groups, audit, hasher, clock, PlatformKeySource().get
+            table,
+            domains,
+            users,
+            index,
+            groups,
+            audit,
+            hasher,
+            clock,
+            PlatformKeySource().get,
+            DomainPurgeService(table, domains, jobs, clock),
+            jobs,
         ),
         auth=AuthService(
             table, logins, sessions, users, DeviceRepository(table), hasher, two_factor, EmailSender(), clock

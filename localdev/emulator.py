@@ -32,6 +32,11 @@ it: here the sequencer is a 16-hex-digit, zero-padded count of microseconds that
 or goes back in this process (two PUTs in one microsecond still get growing values), one per
 event, shared by every notification of it; the versionId is moto's own of the key it stored.
 
+A fifth (patch_presigned_urls) checks presigned S3 requests as S3 does (localdev/presigned.py):
+moto takes a presigned URL whatever its signature, S3 refuses (403, its XML error) an expired one
+and a request without the headers the URL signs, or with other values: an upload of another
+Content-Type or Content-Length, or without the `x-amz-tagging` a HIPAA domain's URL signs.
+
 Run: `python -m localdev.emulator -H 127.0.0.1 -p 4566` (the arguments of moto.server);
 `python -m moto.server` is the same emulator unpatched.
 """
@@ -46,7 +51,7 @@ import itertools
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 SetAttribute = Callable[[Any, str, Any], None]
@@ -832,11 +837,44 @@ def patch_s3_events(set_attribute: SetAttribute = setattr, sequencer: _Sequencer
     set_attribute(notifications, "_get_s3_event", event_of)
 
 
+# --- presigned S3 requests --------------------------------------------------------------------------
+
+
+def patch_presigned_urls(
+    set_attribute: SetAttribute = setattr, credentials: Mapping[str, str] | None = None
+) -> None:
+    """moto takes a presigned S3 request whatever its signature: S3 checks it (localdev/presigned.py
+    says how) and refuses, with its XML error and 403, an expired URL or a request without the
+    headers the URL signs or with other values (an upload of another type or size, or without a
+    HIPAA domain's `x-amz-tagging`). Here every S3 request moto's server routes (its S3Response
+    handlers of a bucket and of a key; an ambiguous path goes to one of them) is checked first
+    when its query carries X-Amz-Signature, against `credentials` (access key -> secret key;
+    default: those `make run` gives the app). Other requests reach moto untouched."""
+    from moto.s3.responses import S3Response
+
+    from localdev.presigned import check_presigned, local_credentials
+
+    known = dict(credentials if credentials is not None else local_credentials())
+
+    def checked(handle: Callable[..., Any]) -> Callable[..., Any]:
+        def response(self: Any, request: Any, full_url: str, headers: Any) -> Any:
+            refusal = check_presigned(request.method, full_url, request.headers, known)
+            if refusal is not None:
+                return refusal.response()
+            return handle(self, request, full_url, headers)
+
+        return response
+
+    set_attribute(S3Response, "bucket_response", checked(S3Response.bucket_response))
+    set_attribute(S3Response, "key_response", checked(S3Response.key_response))
+
+
 def main() -> None:
     patch_moto()
     patch_dynamodb_checks()
     patch_atomic_requests()
     patch_s3_events()
+    patch_presigned_urls()
     freeze_heap_often()
     from moto.server import main as serve
 

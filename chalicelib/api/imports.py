@@ -37,6 +37,7 @@ def create_import(principal: Principal) -> Response:
         started.expires_at,
         content_type=IMPORT_CONTENT_TYPE,
         size=size,
+        tagging=started.tagging,
         extras={"max_bytes": started.max_bytes, "import": import_view(started.record)},
     )
     return json_response(answer, 201)

@@ -8,11 +8,11 @@ from chalice.app import Blueprint, Response
 
 from chalicelib.api import paths
 from chalicelib.api.http import json_body, json_response, platform_key_required, query, reads_body
-from chalicelib.api.views import domain_view, group_summary, page, user_view
+from chalicelib.api.views import domain_view, group_summary, job_view, page, user_view
 from chalicelib.bootstrap import services
 from chalicelib.domain import rules
 from chalicelib.domain.models import Billing, DomainStatus, Plan
-from chalicelib.services.platform import AdminSpec, ProvisionRequest
+from chalicelib.services.platform import AdminSpec, ProvisionRequest, TermsChange
 
 bp = Blueprint(__name__)
 
@@ -74,3 +74,31 @@ def resume_domain(domain: str) -> Response:
     return json_response(
         domain_view(services().platform.set_status(paths.domain_name(domain), DomainStatus.ACTIVE))
     )
+
+
+@bp.route("/platform/domains/{domain}", methods=["DELETE"])
+@platform_key_required
+def delete_domain(domain: str) -> Response:
+    job = services().platform.delete(paths.domain_name(domain))
+    return json_response({"job_id": job.id, "job": job_view(job)}, 202)
+
+
+@bp.route("/platform/jobs/{job_id}", methods=["GET"])
+@platform_key_required
+def get_platform_job(job_id: str) -> Response:
+    return json_response(job_view(services().platform.job(job_id)))
+
+
+@bp.route("/platform/domains/{domain}", methods=["PATCH"])
+@platform_key_required
+@reads_body
+def change_domain(domain: str) -> Response:
+    name = paths.domain_name(domain)
+    body = json_body(accepts=("plan", "billing", "seats", "hipaa"))
+    change = TermsChange(
+        plan=body.optional_choice("plan", Plan),
+        billing=body.optional_choice("billing", Billing),
+        seats=body.integer("seats", minimum=1, maximum=rules.MAX_SEATS, required=False),
+        hipaa=body.optional_boolean("hipaa"),
+    )
+    return json_response(domain_view(services().platform.change_terms(name, change)))

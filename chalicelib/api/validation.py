@@ -151,6 +151,13 @@ class Body:
             raise InvalidField(self._name(field), f"must be true or false, not {_json_type(value)}")
         return value
 
+    def optional_boolean(self, field: str) -> bool | None:
+        """A boolean the body may leave out (None then): a PATCH's field."""
+        return self.boolean(field, default=False) if self.has(field) else None
+
+    def optional_choice(self, field: str, enum: type[E]) -> E | None:
+        return self.choice(field, enum) if self.has(field) else None
+
     def integer(self, field: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
         value = self._get(field, required)
         if value is _MISSING:

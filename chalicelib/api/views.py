@@ -241,7 +241,7 @@ def presigned_upload_view(
     headers = {"Content-Type": content_type}
     if size is not None:
         headers["Content-Length"] = str(size)
-    if tagging:  # a HIPAA domain's objects: S3's lifecycle destroys them by this tag
+    if tagging:  # the object's tags (HIPAA retention, a file's pending tag): S3's lifecycle reads them
         headers["x-amz-tagging"] = tagging
     return {
         f"{resource}_id": resource_id,

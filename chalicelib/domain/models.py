@@ -85,6 +85,26 @@ class Retention:
         lifecycle rule (infra/template.yaml, hipaa-7-day-retention) destroys tagged objects."""
         return None if self.days is None else f"retention=hipaa-{self.days}d"
 
+    def upload_expires_at(self, uploaded_at: datetime) -> datetime:
+        """A file upload not attached to any message yet: kept (and served to its owner) a day at
+        most, in every domain; sooner if the domain keeps nothing that long."""
+        pending = uploaded_at + UNATTACHED_UPLOAD_LIFETIME
+        kept = self.expires_at(uploaded_at)
+        return pending if kept is None else min(pending, kept)
+
+    @property
+    def upload_tagging(self) -> str:
+        """The tags a file upload's object carries until a message carries it: the domain's
+        (object_tagging) and the pending tag, which the bucket's lifecycle rule
+        (infra/template.yaml, unattached-uploads-1-day) destroys a day on. Attaching the file
+        leaves it object_tagging alone."""
+        return "&".join(t for t in (self.object_tagging, PENDING_TAGGING) if t)
+
+
+# A file upload that no message carries: its object's tag, and how long it is kept.
+PENDING_TAGGING = "pending=true"
+UNATTACHED_UPLOAD_LIFETIME = timedelta(days=1)
+
 
 def expired(expires_at: datetime | None, now: datetime) -> bool:
     """The one read rule: content at or past its expiry is never served."""
@@ -120,6 +140,7 @@ class Domain:
     active_admins: int = 1
     security: SecurityPolicy = SecurityPolicy()
     services_off: frozenset[str] = frozenset()  # integration services the admin turned off
+    purge_job_id: str | None = None  # the platform job deleting it (status `deleting`)
 
 
 @dataclass(frozen=True)
@@ -284,4 +305,7 @@ class File:
     size: int
     s3_key: str
     created_at: datetime
-    expires_at: datetime | None = None  # a HIPAA domain's file: never served from then on
+    expires_at: datetime | None = None  # never served from then on (HIPAA, or still pending)
+    # Not attached to any message yet: expires_at is a day after the upload at most
+    # (Retention.upload_expires_at); the first message that carries the file ends it.
+    pending: bool = False

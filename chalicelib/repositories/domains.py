@@ -58,6 +58,48 @@ class DomainRepository:
         moved = replace(domain, status=status)
         return [meta, self._table.put_op(self.listing_item(moved))]
 
+    def deletion_ops(self, domain: Domain, job_id: str) -> list[dict[str, Any]]:
+        """A suspended domain becomes `deleting`, naming the job that deletes it: the META item
+        (if still suspended) and its listing entry, as one transaction's operations."""
+        meta = self._table.update_op(
+            *self.key(domain.name),
+            "SET #status = :to, purge_job_id = :job",
+            {":to": DomainStatus.DELETING.value, ":from": DomainStatus.SUSPENDED.value, ":job": job_id},
+            condition="#status = :from",
+            names={"#status": "status"},
+        )
+        moved = replace(domain, status=DomainStatus.DELETING, purge_job_id=job_id)
+        return [meta, self._table.put_op(self.listing_item(moved))]
+
+    def terms_op(self, domain: Domain, changed: Domain) -> dict[str, Any]:
+        """The operator's change of plan, billing or seats: only while the seats in use fit the
+        new total and the domain is not being deleted."""
+        return self._table.update_op(
+            *self.key(domain.name),
+            "SET #plan = :plan, billing = :billing, seats_total = :total",
+            {
+                ":plan": changed.plan.value,
+                ":billing": changed.billing.value,
+                ":total": changed.seats_total,
+                ":deleting": DomainStatus.DELETING.value,
+            },
+            condition="seats_used <= :total AND #status <> :deleting",
+            names={"#status": "status", "#plan": "plan"},
+        )
+
+    def purged_ops(self, domain: str, job_id: str, listing_sk: str) -> list[dict[str, Any]]:
+        """The last writes of a domain's deletion: its META item (only while the job named there
+        is this one) and its listing entry; afterwards the name is free."""
+        mine = Condition(
+            "#status = :deleting AND purge_job_id = :job",
+            {":deleting": DomainStatus.DELETING.value, ":job": job_id},
+            {"#status": "status"},
+        )
+        return [
+            self._table.delete_op(*self.key(domain), mine),
+            self._table.delete_op(keys.platform_domains_pk(), listing_sk),
+        ]
+
     def page(
         self, status: DomainStatus | None, limit: int, start_key: Key | None
     ) -> tuple[list[Domain], Key | None]:
@@ -111,6 +153,7 @@ class DomainRepository:
             "status": domain.status.value,
             "created_at": iso_ms(domain.created_at),
             SERVICES_OFF: set(domain.services_off) or None,
+            "purge_job_id": domain.purge_job_id,
             **_security_attributes(domain.security),
         }
 
@@ -133,6 +176,7 @@ class DomainRepository:
                 epoch=item.get("security_epoch", 0),
             ),
             services_off=frozenset(item.get(SERVICES_OFF) or ()),
+            purge_job_id=item.get("purge_job_id"),
         )
 
     def save_security_op(self, domain: str, policy: SecurityPolicy, read: SecurityPolicy) -> dict[str, Any]:

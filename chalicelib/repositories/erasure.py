@@ -35,7 +35,8 @@ class Eraser:
     def __init__(self, table: Table, s3_factory: Callable[[], Any] = aws.s3) -> None:
         self._table = table
         self._s3_factory = s3_factory
-        self._keys: dict[KeyPair, None] = {}
+        # deletes (None) and puts (the item) in the order asked, sent 25 a BatchWriteItem
+        self._keys: dict[KeyPair, Item | None] = {}
         self._objects: dict[str, None] = {}
 
     # --- reads (each a Query of the user's own items, or of one conversation) -------------------
@@ -74,6 +75,20 @@ class Eraser:
         if len(self._keys) >= BATCH_WRITE_LIMIT:
             self._send_keys(whole_batches_only=True)
 
+    def put_item(self, item: Item) -> None:
+        """A Put sent with the deletes, after those asked before it (a registry entry written
+        before the item that named it is deleted)."""
+        self._keys[(item["pk"], item["sk"])] = item
+        if len(self._keys) >= BATCH_WRITE_LIMIT:
+            self._send_keys(whole_batches_only=True)
+
+    def object_keys(self, prefix: str, limit: int = S3_DELETE_LIMIT) -> tuple[list[str], bool]:
+        """The first `limit` keys under a prefix (ListObjectsV2), and whether more follow."""
+        answer = self._s3_factory().list_objects_v2(
+            Bucket=get_settings().bucket, Prefix=prefix, MaxKeys=limit
+        )
+        return [entry["Key"] for entry in answer.get("Contents") or []], bool(answer.get("IsTruncated"))
+
     def delete_object(self, key: str) -> None:
         self._objects[key] = None
         if len(self._objects) >= S3_DELETE_LIMIT:
@@ -90,9 +105,11 @@ class Eraser:
     def _send_keys(self, whole_batches_only: bool) -> None:
         pending = list(self._keys)
         count = len(pending) - len(pending) % BATCH_WRITE_LIMIT if whole_batches_only else len(pending)
-        if count:
-            self._table.batch_write(deletes=pending[:count])
-            for key in pending[:count]:
+        for start in range(0, count, BATCH_WRITE_LIMIT):
+            batch = pending[start : min(start + BATCH_WRITE_LIMIT, count)]
+            puts = [item for key in batch if (item := self._keys[key]) is not None]
+            self._table.batch_write(puts=puts, deletes=[key for key in batch if self._keys[key] is None])
+            for key in batch:
                 del self._keys[key]
 
     def _send_objects(self) -> None:

@@ -1,7 +1,9 @@
 """Files: metadata in the table, bytes in S3.
 
 - `D#<domain>#F#<file>` / `META`: the file (owner, name, type, declared size, S3 key), with GSI1
-  keys `D#<domain>#U#<owner>#FILES` / `<file>` (the files a user uploaded);
+  keys `D#<domain>#U#<owner>#FILES` / `<file>` (the files a user uploaded); `pending` and a `ttl` a
+  day after the upload until a message first carries it (`attached_op`: then the domain's
+  retention's `ttl`, or none);
 - `D#<domain>#F#<file>` / `IN#<container>#<message>`: one per message carrying the file, written
   in the message's own transaction. "Who may download this file" is one Query of the file's
   partition: its owner, and whoever can see one of those conversations.
@@ -15,20 +17,21 @@ import re
 import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote
 
 from chalicelib.core import aws
 from chalicelib.core.clock import iso_ms
 from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
 from chalicelib.domain.models import Conversation, ConversationKind, File, Message
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Item, Table
 from chalicelib.repositories.messages import container
 from chalicelib.repositories.timestamps import expiry_of, parse_ms, ttl_of
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import TagTypeDef
 
 log = get_logger(__name__)
 
@@ -59,7 +62,11 @@ class FileRepository:
         self._table = table
 
     def create(self, file: File) -> None:
-        self._table.put(self.to_item(file), ITEM_IS_NEW)
+        """The file's record, with its partition's registry entry (what a domain's deletion reads)."""
+        registered = partitions.file_entry(file.domain, file.id)
+        self._table.transact(
+            [self._table.put_op(self.to_item(file), ITEM_IS_NEW), self._table.put_op(registered)]
+        )
 
     def get_many(self, domain: str, file_ids: list[str]) -> dict[str, File]:
         """The files of these ids that exist in the domain (one BatchGetItem per 100)."""
@@ -102,6 +109,25 @@ class FileRepository:
             for file_id in message.file_ids
         ]
 
+    def attached_op(self, file: File) -> dict[str, Any]:
+        """For the transaction of the first message that carries the file: its record is no longer
+        pending, and its `ttl` is `file.expires_at` (the domain's retention), or gone. On the
+        condition that the record still exists (an Update would make a stub of a deleted one)."""
+        pk = keys.file_pk(file.domain, file.id)
+        names = {"#ttl": "ttl"}  # a reserved word
+        if file.expires_at is None:
+            return self._table.update_op(
+                pk, keys.META, "REMOVE #ttl, pending", None, "attribute_exists(pk)", names
+            )
+        return self._table.update_op(
+            pk,
+            keys.META,
+            "SET #ttl = :ttl REMOVE pending",
+            {":ttl": ttl_of(file.expires_at)},
+            "attribute_exists(pk)",
+            names,
+        )
+
     @staticmethod
     def conversation_from_attachment(domain: str, item: Item) -> Conversation:
         if item["kind"] == ConversationKind.GROUP.value:
@@ -124,6 +150,7 @@ class FileRepository:
             "s3_key": file.s3_key,
             "created_at": iso_ms(file.created_at),
             "ttl": ttl_of(file.expires_at),
+            "pending": True if file.pending else None,
             "gsi1pk": keys.user_files_gsi1pk(file.domain, file.owner_id),
             "gsi1sk": file.id,
         }
@@ -140,6 +167,7 @@ class FileRepository:
             s3_key=item["s3_key"],
             created_at=parse_ms(item["created_at"]),
             expires_at=expiry_of(item),
+            pending=bool(item.get("pending")),
         )
 
 
@@ -180,6 +208,19 @@ class ObjectStore:
 
     def delete(self, key: str) -> None:
         self._client().delete_object(Bucket=self._bucket_factory(), Key=key)
+
+    def set_tags(self, key: str, tagging: str | None) -> None:
+        """The object's tags become exactly `tagging` (`k=v&k=v`; None: no tag): one
+        PutObjectTagging, or DeleteObjectTagging for none (moto refuses an empty TagSet). The same
+        tags set twice change nothing."""
+        bucket = self._bucket_factory()
+        tags: list[TagTypeDef] = [
+            {"Key": k, "Value": v} for k, v in parse_qsl(tagging or "", keep_blank_values=True)
+        ]
+        if tags:
+            self._client().put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+        else:
+            self._client().delete_object_tagging(Bucket=bucket, Key=key)
 
     def first_bytes(self, key: str, count: int) -> bytes:
         """The object's first `count` bytes (a ranged GetObject): enough to tell its kind."""

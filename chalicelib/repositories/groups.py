@@ -12,7 +12,7 @@ from typing import Any
 
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.models import Group, GroupRole, Membership
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_EXISTS, ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
@@ -25,6 +25,7 @@ class GroupRepository:
         self, group: Group, members: list[tuple[str, GroupRole]], joined_at: datetime
     ) -> list[dict[str, Any]]:
         ops = [self._table.put_op(self.to_item(group), ITEM_IS_NEW)]
+        ops.append(self._table.put_op(partitions.group_entry(group.domain, group.id)))
         ops += [
             self._table.put_op(self.membership_item(group, user_id, role, joined_at), ITEM_IS_NEW)
             for user_id, role in members

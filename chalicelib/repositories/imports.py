@@ -25,12 +25,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl
 
 from chalicelib.core import aws
 from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.core.config import get_settings
 from chalicelib.domain.import_record import COUNT_NAMES, Checkpoint, ImportRecord, RowMarker
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
@@ -65,8 +66,13 @@ class ImportRepository:
     def create_op(self, record: ImportRecord) -> dict[str, Any]:
         return self._table.put_op(self.to_item(record), ITEM_IS_NEW)
 
+    def register_op(self, record: ImportRecord) -> dict[str, Any]:
+        """The registry entry of the import's partition (its errors, its new users' list): what a
+        domain's deletion reads."""
+        return self._table.put_op(partitions.import_entry(record.domain, record.id))
+
     def create(self, record: ImportRecord) -> None:
-        self._table.put(self.to_item(record), ITEM_IS_NEW)
+        self._table.transact([self.create_op(record), self.register_op(record)])
 
     def get(self, domain: str, import_id: str) -> ImportRecord | None:
         item = self._table.get(keys.domain_imports_pk(domain), keys.import_sk(import_id))
@@ -128,6 +134,9 @@ class ImportRepository:
         delivery) the object as its event described it: key, version, sequencer."""
         item = {"pk": keys.import_object_pk(domain, identity), "sk": keys.META, "import_id": import_id}
         return self._table.put_op({**described, **item, "type": "import_object"}, ITEM_IS_NEW)
+
+    def object_claim_register_op(self, domain: str, identity: str) -> dict[str, Any]:
+        return self._table.put_op(partitions.import_object_entry(domain, identity))
 
     def claimed_by(self, domain: str, identity: str) -> str | None:
         item = self._table.get(keys.import_object_pk(domain, identity), keys.META)
@@ -192,6 +201,11 @@ class ImportRepository:
             "reason": marker.reason[:MAX_REASON_CHARS] or None,  # our own words, never the file's
             "ttl": epoch(now + MARKER_LIFETIME),
         }
+
+    def marker_items(self, domain: str, email: str, marker: RowMarker, now: datetime) -> list[Item]:
+        """A row's marker for a batched write, with the registry entry of its email's partition
+        (the email may belong to nobody: a domain's deletion must still find it)."""
+        return [self.marker_item(domain, email, marker, now), partitions.email_entry(domain, email)]
 
     def marker_op(self, domain: str, email: str, marker: RowMarker, now: datetime) -> dict[str, Any]:
         """A row's marker inside the transaction of its change: both land, or neither."""
@@ -379,11 +393,34 @@ class ImportFiles:
             raise ObjectReplaced(key)
         return io.BytesIO(b"")
 
-    def presign_put(self, key: str, expires_in: int, size: int | None) -> str:
+    def delete(self, key: str) -> None:
+        self._s3.delete_object(Bucket=get_settings().bucket, Key=key)
+
+    def presign_put(self, key: str, expires_in: int, size: int | None, tagging: str | None = None) -> str:
+        """Signs Content-Type (text/csv), with `size` Content-Length, with `tagging` (a HIPAA
+        domain's) `x-amz-tagging`: S3 refuses an upload without them."""
         params: dict[str, Any] = {"Bucket": get_settings().bucket, "Key": key, "ContentType": "text/csv"}
         if size is not None:
             params["ContentLength"] = size
+        if tagging:
+            params["Tagging"] = tagging
         return str(self._s3.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in))
+
+    def add_tags(self, key: str, version_id: str | None, tagging: str) -> bool:
+        """Adds the tags of `tagging` (`k=v&k=v`) to those the object has (GetObjectTagging, then
+        PutObjectTagging of the union, ours winning a key both have), unless it has them all
+        already: then nothing is written. Returns whether it wrote. Twice is once."""
+        bucket = get_settings().bucket
+        params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        have = {t["Key"]: t["Value"] for t in self._s3.get_object_tagging(**params)["TagSet"]}
+        wanted = have | dict(parse_qsl(tagging, keep_blank_values=True))
+        if wanted == have:
+            return False
+        tag_set = [{"Key": k, "Value": v} for k, v in wanted.items()]
+        self._s3.put_object_tagging(**params, Tagging={"TagSet": tag_set})
+        return True
 
     def presign_get(self, key: str, filename: str, expires_in: int) -> str:
         params = {
@@ -394,15 +431,23 @@ class ImportFiles:
         }
         return str(self._s3.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
 
-    def put_part(self, domain: str, import_id: str, chunk: int, body: bytes) -> None:
+    def put_part(
+        self, domain: str, import_id: str, chunk: int, body: bytes, tagging: str | None = None
+    ) -> None:
+        """One chunk's part of the report; with `tagging` (a HIPAA domain's), the object carries it."""
         key = f"{self.report_prefix(domain, import_id)}part-{chunk:07d}.csv"
-        self._s3.put_object(Bucket=get_settings().bucket, Key=key, Body=body, ContentType="text/csv")
+        self._s3.put_object(
+            Bucket=get_settings().bucket, Key=key, Body=body, ContentType="text/csv", **_tagged(tagging)
+        )
 
-    def join_parts(self, domain: str, import_id: str, chunks: int, heading: bytes) -> str:
+    def join_parts(
+        self, domain: str, import_id: str, chunks: int, heading: bytes, tagging: str | None = None
+    ) -> str:
         """Joins the parts into `report.csv`, reading one part at a time: a report under 5 MiB
         is one PutObject; a larger one a multipart upload of parts of at least 5 MiB (S3's
         minimum). (Small reports avoid multipart also because moto
-        server's /moto-api/data.json fails once a multipart upload exists.)"""
+        server's /moto-api/data.json fails once a multipart upload exists.) With `tagging` (a
+        HIPAA domain's), the report carries it either way."""
         bucket = get_settings().bucket
         prefix = self.report_prefix(domain, import_id)
         key = f"{prefix}report.csv"
@@ -414,13 +459,15 @@ class ImportFiles:
             buffer += self._s3.get_object(Bucket=bucket, Key=part_key)["Body"].read()
             if len(buffer) >= MULTIPART_MIN_BYTES:
                 if upload is None:
-                    upload = self._s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="text/csv")[
-                        "UploadId"
-                    ]
+                    upload = self._s3.create_multipart_upload(
+                        Bucket=bucket, Key=key, ContentType="text/csv", **_tagged(tagging)
+                    )["UploadId"]
                 parts.append(self._upload_part(bucket, key, upload, len(parts) + 1, bytes(buffer)))
                 buffer.clear()
         if upload is None:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="text/csv")
+            self._s3.put_object(
+                Bucket=bucket, Key=key, Body=bytes(buffer), ContentType="text/csv", **_tagged(tagging)
+            )
         else:
             if buffer:
                 parts.append(self._upload_part(bucket, key, upload, len(parts) + 1, bytes(buffer)))
@@ -440,3 +487,8 @@ class ImportFiles:
     def _upload_part(self, bucket: str, key: str, upload: str, number: int, body: bytes) -> dict[str, Any]:
         answer = self._s3.upload_part(Bucket=bucket, Key=key, UploadId=upload, PartNumber=number, Body=body)
         return {"PartNumber": number, "ETag": answer["ETag"]}
+
+
+def _tagged(tagging: str | None) -> dict[str, str]:
+    """The `Tagging` parameter of a PutObject or CreateMultipartUpload, when there are tags."""
+    return {"Tagging": tagging} if tagging else {}

@@ -40,6 +40,10 @@ class JobRepository:
     def create(self, job: Job) -> None:
         self._table.put(self._to_item(job), ITEM_IS_NEW)
 
+    def create_op(self, job: Job) -> dict[str, Any]:
+        """The Put of a new job, as an operation of the transaction that decides it."""
+        return self._table.put_op(self._to_item(job), ITEM_IS_NEW)
+
     def get(self, domain: str, job_id: str) -> Job | None:
         item = self._table.get(keys.job_pk(domain, job_id), keys.META)
         return self._from_item(item) if item else None

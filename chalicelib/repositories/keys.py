@@ -102,8 +102,18 @@ def user_search_sk(token: str, kind: str, user_id: str) -> str:
     return f"{token}#{kind}#{user_id}"
 
 
+# The owner of the operator's jobs (a domain's deletion): not a domain name, which is lower case.
+PLATFORM_SCOPE = "PLATFORM"
+
+
+def _jobs_owner(domain: str) -> str:
+    """A job's partition prefix: its domain's, or the platform's for the operator's jobs (which
+    outlive the domain they delete)."""
+    return PLATFORM_SCOPE if domain == PLATFORM_SCOPE else f"D#{domain}"
+
+
 def job_pk(domain: str, job_id: str) -> str:
-    return f"D#{domain}#JOB#{job_id}"
+    return f"{_jobs_owner(domain)}#JOB#{job_id}"
 
 
 # --- groups, messages, chats, files (issue 4) ---------------------------------------------
@@ -237,13 +247,13 @@ def platform_domain_sk(created_at_iso_ms: str, domain: str) -> str:
 
 
 def domain_jobs_gsi2pk(domain: str) -> str:
-    """GSI2 on a job: the jobs of a domain, by id (ids sort by creation time)."""
-    return f"D#{domain}#JOBS"
+    """GSI2 on a job: the jobs of a domain (or the platform's), by id (ids sort by creation time)."""
+    return f"{_jobs_owner(domain)}#JOBS"
 
 
 def domain_jobs_by_status_gsi3pk(domain: str, status: str) -> str:
     """GSI3 on a job: the jobs of a domain in one status, by id; the job's Put moves it."""
-    return f"D#{domain}#JOBS#{status}"
+    return f"{_jobs_owner(domain)}#JOBS#{status}"
 
 
 def user_chats_gsi1pk(domain: str, user_id: str) -> str:
@@ -311,3 +321,26 @@ def report_pk(domain: str, report_id: str) -> str:
 def reports_window_sk(hour: str) -> str:
     """In the reporter's partition: how many reports they made in one hour (`YYYY-MM-DDTHH`)."""
     return f"REPORTS#{hour}"
+
+
+# --- the partitions of a domain (issue 17: deleting a domain) ---------------------------------------
+def partitions_pk(domain: str) -> str:
+    """The registry of a domain's partitions whose names hold an id (a user, a group, a file, an
+    import, a report...): one entry a family, written when the family is born, so that the
+    domain's deletion reaches every item by Query, never by Scan."""
+    return f"D#{domain}#PARTS"
+
+
+def fixed_partitions(domain: str) -> list[str]:
+    """The domain's partitions whose names hold no id: every domain has (at most) these, so
+    they need no registry entry. The domain's META partition is not among them (it goes last)."""
+    return [
+        roster_pk(domain),
+        two_factor_roster_pk(domain, "enrolled"),
+        two_factor_roster_pk(domain, "not_enrolled"),
+        user_search_pk(domain),
+        admins_pk(domain),
+        domain_imports_pk(domain),
+        oauth_state_pk(domain),
+        audit_pk(domain),
+    ]

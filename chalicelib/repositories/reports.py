@@ -8,7 +8,7 @@ from typing import Any
 
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.reports import Report, ReportingLevel, ReportPlatform, ReportStatus
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
@@ -23,6 +23,10 @@ class ReportRepository:
 
     def create_op(self, report: Report) -> dict[str, Any]:
         return self._table.put_op(self.to_item(report), ITEM_IS_NEW)
+
+    def register_op(self, report: Report) -> dict[str, Any]:
+        """The registry entry of the report's partition (what a domain's deletion reads)."""
+        return self._table.put_op(partitions.report_entry(report.domain, report.id))
 
     def count_op(self, domain: str, user_id: str, now: datetime, most: int) -> dict[str, Any]:
         """One more report of the user this hour, if fewer than `most` were made (the window's

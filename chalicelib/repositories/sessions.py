@@ -17,7 +17,7 @@ from chalicelib.core.clock import epoch, iso_ms
 from chalicelib.domain.devices import Device
 from chalicelib.domain.models import ClientKind, Credentials, Domain, LoginFailures, Session, User
 from chalicelib.domain.two_factor import TrustedBrowser
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.devices import DeviceRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Item, Table
@@ -237,6 +237,11 @@ class LoginRepository:
                 {":minus": -1, ":zero": 0},
                 condition="failed_count > :zero",
             )
+
+    def register_email(self, domain: str, email: str) -> None:
+        """The registry entry of an email nobody holds, whose failures were counted (so that a
+        domain's deletion finds them)."""
+        self._table.put(partitions.email_entry(domain, email))
 
     def clear_failures_op(self, domain: str, email: str) -> dict[str, object]:
         return self._table.delete_op(*self.failures_key(domain, email))

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.core.clock import iso_ms
 from chalicelib.domain.models import AuthProvider, Credentials, Enrolment, Role, User, UserStatus
-from chalicelib.repositories import keys
+from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
@@ -31,9 +31,19 @@ class UserRepository:
         return self.from_item(item) if item else None
 
     def create_ops(self, user: User, password_hash: str | None) -> list[dict[str, Any]]:
-        """The Puts of a new user: the email item (fails if the email is taken) then the profile."""
+        """The Puts of a new user: the email item (fails if the email is taken), the profile,
+        and the registry entry of the user's partitions (what a domain's deletion reads)."""
         credentials, profile = self.create_items(user, password_hash)
-        return [self._table.put_op(credentials, ITEM_IS_NEW), self._table.put_op(profile, ITEM_IS_NEW)]
+        return [
+            self._table.put_op(credentials, ITEM_IS_NEW),
+            self._table.put_op(profile, ITEM_IS_NEW),
+            self._table.put_op(self.registry_entry(user)),
+        ]
+
+    @staticmethod
+    def registry_entry(user: User) -> Item:
+        """The registry entry of the user's partitions (for batched writes)."""
+        return partitions.user_entry(user.domain, user.id, user.email)
 
     def create_items(self, user: User, password_hash: str | None = None) -> list[Item]:
         """The email item and the profile of a new user (for batched writes: unconditional)."""

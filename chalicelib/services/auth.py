@@ -14,6 +14,7 @@ from chalicelib.domain.models import (
     AuthProvider,
     ClientKind,
     Domain,
+    DomainStatus,
     Principal,
     Retention,
     Role,
@@ -98,10 +99,14 @@ class AuthService:
         if domain is None:  # no writes for made-up domain names; the same answer, in the same time
             self._hasher.verify(None, password)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
+        if domain.status is DomainStatus.DELETING:  # before any write: its purge must not race one
+            check_domain_open(domain)
         attempt = self._lockout.begin(domain_name, email, known=failures)
         password_ok = self._hasher.verify(credentials.password_hash if credentials else None, password)
         if credentials is None or not password_ok:
             attempt.failed()
+            if credentials is None and failures is None:  # the stranger's count starts a partition
+                self._logins.register_email(domain_name, email)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
         try:
             signed_in = self._after_password(

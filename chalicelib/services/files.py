@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from chalicelib.core import ids
@@ -101,10 +101,11 @@ class FileService:
             size=size,
             s3_key=object_key(principal.domain, file_id, filename),
             created_at=now,
-            expires_at=principal.retention.expires_at(now),
+            expires_at=principal.retention.upload_expires_at(now),
+            pending=True,
         )
         self._files.create(file)
-        tagging = principal.retention.object_tagging
+        tagging = principal.retention.upload_tagging
         url = self._store.presign_put(file.s3_key, content_type, size, settings.presign_seconds, tagging)
         expires_at = now + timedelta(seconds=settings.presign_seconds)
         return UploadTicket(file, url, expires_at, {"Content-Type": content_type}, tagging)
@@ -150,7 +151,7 @@ class FileService:
             if (
                 file is None
                 or file.owner_id != principal.user.id
-                or expired(file.expires_at, self._clock.now())
+                or expired(file.expires_at, self._clock.now())  # a pending file: a day after upload
             ):
                 raise InvalidField("file_ids", f"{file_id!r} is not a file you uploaded", "invalid_file")
             files.append(file)
@@ -160,3 +161,24 @@ class FileService:
                     "file_ids", f"{file.id!r} has not been uploaded (completely) yet", "file_not_uploaded"
                 )
         return files
+
+    def attach(self, principal: Principal, files: list[File]) -> list[File]:
+        """The pending files among `attachable`'s, as the first message that carries them leaves
+        them: their objects lose the pending tag now (one S3 call a file: the domain's tags stay,
+        or none), and the returned records (kept as the domain keeps content, from their upload)
+        are for the message's transaction to write (FileRepository.attached_op).
+
+        Called after every check of the message, before its transaction commits: a committed
+        message never carries an object that S3's lifecycle will delete; a transaction that fails
+        after this leaves at worst an object without a tag, whose record still expires a day after
+        the upload (docs/DECISIONS.md, issue 17). A file already attached lost its pending tag
+        then: it costs no call. Two messages attaching one file at once both tag it the same way."""
+        attached = []
+        for file in files:
+            if not file.pending:
+                continue
+            self._store.set_tags(file.s3_key, principal.retention.object_tagging)
+            attached.append(
+                replace(file, pending=False, expires_at=principal.retention.expires_at(file.created_at))
+            )
+        return attached

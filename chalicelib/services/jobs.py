@@ -81,8 +81,31 @@ class JobService:
     ) -> Job:
         """Creates the job (with the id given, when its owner recorded it first); runs it to the
         end now when asked (small work), else enqueues it."""
+        job = self.new_job(domain, kind, total, payload, actor, job_id)
+        self._jobs.create(job)
+        if not run_inline:
+            self._enqueue(job)
+            return job
+        while not job.finished:
+            moved = self._step(job)
+            if moved is None:  # someone else moved it on: read where it is
+                return self._jobs.get(domain, job.id) or job
+            job = moved
+        return job
+
+    def new_job(
+        self,
+        domain: str,
+        kind: str,
+        total: int,
+        payload: dict[str, Any],
+        actor: str,
+        job_id: str | None = None,
+    ) -> Job:
+        """A queued job, not yet saved: `create_op` saves it in its owner's transaction, and
+        `enqueue` sets it going once that transaction committed."""
         now = self._clock.now()
-        job = Job(
+        return Job(
             id=job_id or ids.new_id(),
             domain=domain,
             kind=kind,
@@ -94,15 +117,18 @@ class JobService:
             created_at=now,
             updated_at=now,
         )
-        self._jobs.create(job)
-        if not run_inline:
-            self._enqueue(job)
-            return job
-        while not job.finished:
-            moved = self._step(job)
-            if moved is None:  # someone else moved it on: read where it is
-                return self._jobs.get(domain, job.id) or job
-            job = moved
+
+    def create_op(self, job: Job) -> dict[str, Any]:
+        return self._jobs.create_op(job)
+
+    def enqueue(self, job: Job) -> None:
+        self._enqueue(job)
+
+    def get_platform(self, job_id: str) -> Job:
+        """One of the operator's jobs (a domain's deletion), which no domain owns."""
+        job = self._jobs.get(keys.PLATFORM_SCOPE, job_id) if ids.is_id(job_id) else None
+        if job is None:
+            raise NotFound("There is no such platform job.", "job_not_found")
         return job
 
     def get(self, principal: Principal, job_id: str) -> Job:

@@ -4,8 +4,10 @@ caller and another user of the domain.
 
 A message is written in one transaction with what must hold or change with it: the poster's
 membership (still a member), one attachment item per file it carries (so the file's readers can
-be found from the file), and, for a chat, both users' "chat of a user" items (with their place in
-each user's list of chats, most recent first: `GET /chats`).
+be found from the file), the record of each file it is the first to carry (no longer pending: kept
+as the domain keeps content, and its object's pending tag removed before the transaction), and, for
+a chat, both users' "chat of a user" items (with their place in each user's list of chats, most
+recent first: `GET /chats`).
 """
 
 from __future__ import annotations
@@ -117,13 +119,13 @@ class MessageService:
         if membership is None:
             raise group_not_found()
         conversation = Conversation.of_group(principal.domain, group_id)
-        message, files = self._compose(principal, conversation, read())
+        message, files, attached = self._compose(principal, conversation, read())
         tx = Transaction(self._table)
         tx.add(
             self._groups.is_member_check_op(principal.domain, group_id, principal.user.id),
             on_condition_failed=group_not_found(),
         )
-        self._commit(tx, message)
+        self._commit(tx, message, attached)
         self._relay(principal, message, integration)
         return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
 
@@ -148,7 +150,7 @@ class MessageService:
                 "This user is deactivated; the chat can be read but not written to.", "user_deactivated"
             )
         conversation = Conversation.of_chat(principal.domain, principal.user.id, other.id)
-        message, files = self._compose(principal, conversation, new)
+        message, files, attached = self._compose(principal, conversation, new)
         domain, me, at = principal.domain, principal.user.id, message.created_at
         tx = Transaction(self._table)
         expires = message.expires_at
@@ -157,13 +159,13 @@ class MessageService:
             on_condition_failed=_NewerMessageFirst(),
         )
         try:
-            self._commit(tx, message)
+            self._commit(tx, message, attached)
         except _NewerMessageFirst:
             # Two posts at once, the later committed first: post this one without moving the
             # chat's last_message_at (and its place in both users' lists) back in time.
             tx = Transaction(self._table)
             tx.add(*self._chats.keep_ops(domain, me, other.id, at, expires))
-            self._commit(tx, message)
+            self._commit(tx, message, attached)
         return Messages([message], {principal.user.id: principal.user}, {f.id: f for f in files})
 
     def list_chats(
@@ -205,7 +207,10 @@ class MessageService:
 
     def _compose(
         self, principal: Principal, conversation: Conversation, new: NewMessage
-    ) -> tuple[Message, list[File]]:
+    ) -> tuple[Message, list[File], list[File]]:
+        """The message, the files it carries, and those it is the first to carry (pending until
+        now: their objects have just lost the pending tag, after every check of the message and
+        before its transaction, FileService.attach)."""
         file_ids = check_file_ids(new.file_ids)
         text = check_text(new.text, bool(file_ids))
         files = self._file_service.attachable(principal, file_ids)
@@ -219,11 +224,14 @@ class MessageService:
             created_at=now,
             expires_at=principal.retention.expires_at(now),
         )
-        return message, files
+        return message, files, self._file_service.attach(principal, files)
 
-    def _commit(self, tx: Transaction, message: Message) -> None:
+    def _commit(self, tx: Transaction, message: Message, attached: list[File]) -> None:
         tx.add(self._messages.create_op(message))
         tx.add(*self._files.attachment_ops(message))
+        for file in attached:  # no longer pending: the record's ttl becomes the domain's, or none
+            gone = InvalidField("file_ids", f"{file.id!r} is not a file you uploaded", "invalid_file")
+            tx.add(self._files.attached_op(file), on_condition_failed=gone)
         tx.commit()
 
     def _page(self, conversation: Conversation, limit: int, cursor: str | None) -> Messages:

@@ -32,7 +32,10 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ConditionFailed, Table
 from chalicelib.repositories.groups import GroupRepository
+from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
+from chalicelib.services.domain_purge import DomainPurgeService
+from chalicelib.services.jobs import JobService
 from chalicelib.services.passwords import PasswordHasher
 
 log = get_logger(__name__)
@@ -79,6 +82,14 @@ class ProvisionRequest:
 
 
 @dataclass(frozen=True)
+class TermsChange:
+    plan: Plan | None = None
+    billing: Billing | None = None
+    seats: int | None = None
+    hipaa: bool | None = None
+
+
+@dataclass(frozen=True)
 class Provisioned:
     domain: Domain
     admin: User
@@ -97,6 +108,8 @@ class PlatformService:
         hasher: PasswordHasher,
         clock: Clock,
         key_source: Callable[[], str | None],
+        purge: DomainPurgeService,
+        jobs: JobService,
     ) -> None:
         self._table = table
         self._domains = domains
@@ -107,6 +120,8 @@ class PlatformService:
         self._hasher = hasher
         self._clock = clock
         self._key_source = key_source
+        self._purge = purge
+        self._jobs = jobs
 
     def check_key(self, presented: str | None) -> None:
         expected = self._key_source()
@@ -219,6 +234,59 @@ class PlatformService:
             log.info(action, extra={"fields": {"domain": name}})
             return replace(domain, status=status)
         raise Conflict(f"The domain {name} kept changing; try again.", "concurrent_change")
+
+    def change_terms(self, name: str, change: TermsChange) -> Domain:
+        """The operator's change of a domain's plan, billing or seats. HIPAA is decided once, at
+        provisioning: a HIPAA domain never leaves it (409 `hipaa_permanent`: its content was
+        promised to self-destruct), and a domain is never made HIPAA (409
+        `hipaa_requires_new_domain`: the seed's BAA process creates a new domain); the plan of
+        a HIPAA domain stays enterprise, annual (400). Seats never drop below those in use (409)."""
+        domain = self.get(name)
+        if domain.status is DomainStatus.DELETING:
+            raise Conflict(f"The domain {name} is being deleted.", "domain_deleting")
+        if change.hipaa is not None and change.hipaa != domain.hipaa:
+            if domain.hipaa:
+                raise Conflict(
+                    "A HIPAA domain stays HIPAA: its content is destroyed after 7 days under the BAA.",
+                    "hipaa_permanent",
+                )
+            raise Conflict(
+                "HIPAA is chosen when a domain is created: provision a new HIPAA domain and move "
+                "its staff there.",
+                "hipaa_requires_new_domain",
+            )
+        plan, billing = change.plan or domain.plan, change.billing or domain.billing
+        seats = change.seats or domain.seats_total
+        rules.domain_terms(plan, billing, domain.hipaa, seats)
+        if seats < domain.seats_used:
+            raise Conflict(f"seats: {domain.seats_used} seats are in use.", "seats_in_use")
+        changed = replace(domain, plan=plan, billing=billing, seats_total=seats)
+        if changed == domain:
+            return domain
+        entry = AuditEntry(
+            at=self._clock.now(),
+            actor=PLATFORM_ACTOR,
+            action="domain.terms_changed",
+            target=f"domain:{name}",
+            details={"plan": plan.value, "billing": billing.value, "seats": seats},
+        )
+        try:
+            self._table.transact(
+                [self._domains.terms_op(domain, changed), self._audit.append_op(name, entry)]
+            )
+        except ConditionFailed:
+            raise Conflict(
+                f"The domain {name} changed at the same moment (seats taken, or deleted); read it again.",
+                "concurrent_change",
+            ) from None
+        return changed
+
+    def delete(self, name: str) -> Job:
+        """202: the job that deletes the domain (only a suspended one: 409 `domain_active`)."""
+        return self._purge.request(self.get(name), PLATFORM_ACTOR)
+
+    def job(self, job_id: str) -> Job:
+        return self._jobs.get_platform(job_id)
 
     def list_domains(
         self, status: DomainStatus | None, limit: int, cursor: str | None

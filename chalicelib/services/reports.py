@@ -108,7 +108,7 @@ class ReportService:
             self._reports.count_op(principal.domain, user.id, now, REPORTS_PER_HOUR),
             on_condition_failed=_too_many(now),
         )
-        tx.add(self._reports.create_op(report))
+        tx.add(self._reports.create_op(report), self._reports.register_op(report))
         tx.commit()
         seconds = self._settings().presign_seconds
         tagging = principal.retention.object_tagging

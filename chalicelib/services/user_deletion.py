@@ -19,13 +19,10 @@ and the audit entry written once.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from chalicelib.core.clock import Clock
-from chalicelib.core.config import get_settings
 from chalicelib.core.errors import Conflict
 from chalicelib.domain.models import AuditEntry, Principal, Role, User, UserStatus
 from chalicelib.repositories import keys
@@ -33,19 +30,24 @@ from chalicelib.repositories.audit import AuditRepository
 from chalicelib.repositories.domains import DomainRepository
 from chalicelib.repositories.dynamo import ITEM_EXISTS, ConditionFailed, Item, Table
 from chalicelib.repositories.erasure import Eraser
-from chalicelib.repositories.integrations import IntegrationRepository
 from chalicelib.repositories.invites import InviteRepository
 from chalicelib.repositories.jobs import Job
 from chalicelib.repositories.sessions import LoginRepository, SessionRepository
 from chalicelib.repositories.users import UserIndexRepository, UserRepository
-from chalicelib.services.integrations import hook_secret
+from chalicelib.services.erasing import (
+    Progress,
+    all_items,
+    delete,
+    erase_pages,
+    integration_lookups,
+    run_step,
+)
 from chalicelib.services.jobs import JobService, StepOutcome
 from chalicelib.services.transaction import Transaction
 from chalicelib.services.users import UserService, last_admin
 
 DELETE_USER = "user.delete"
 PHASES = ("chats", "created_groups", "messages", "files", "memberships", "user_items", "finish")
-PAGE = 1000  # items read a Query (well under DynamoDB's 1 MB page for these items)
 
 
 @dataclass(frozen=True)
@@ -57,25 +59,6 @@ class Preview:
     messages_elsewhere: int
     files_elsewhere: int
     devices: int
-
-
-@dataclass
-class _Progress:
-    """Where a step is: the phase, a Query cursor within it, and the budget left."""
-
-    phase: int
-    cursor: dict[str, Any] | None
-    budget: int
-    deleted: int = 0
-
-    @property
-    def page_size(self) -> int:
-        """Items to read next: a full page, or what the budget has left."""
-        return min(PAGE, max(self.budget, 1))
-
-    def spend(self, count: int) -> None:
-        self.deleted += count
-        self.budget -= count
 
 
 class UserDeletionService:
@@ -161,13 +144,13 @@ class UserDeletionService:
         created_pks = {keys.group_messages_pk(d, g) for g in created}
         group_messages = group_files = 0
         for group_id in created:
-            for message in _all(eraser, keys.group_messages_pk(d, group_id)):
+            for message in all_items(eraser, keys.group_messages_pk(d, group_id)):
                 if not _live(message, now):
                     continue
                 group_messages += 1
                 group_files += len(message.get("file_ids") or [])
         elsewhere = files_elsewhere = 0
-        for message in _all(eraser, keys.user_messages_gsi1pk(d, u), index="gsi1"):
+        for message in all_items(eraser, keys.user_messages_gsi1pk(d, u), index="gsi1"):
             if message["pk"] not in created_pks and "#G#" in message["pk"] and _live(message, now):
                 elsewhere += 1
                 files_elsewhere += len(message.get("file_ids") or [])
@@ -185,20 +168,10 @@ class UserDeletionService:
 
     def step(self, job: Job) -> StepOutcome:
         """Runs phases until the step's budget of deleted items is spent, then checkpoints."""
-        saved: dict[str, Any] = json.loads(job.checkpoint) if job.checkpoint else {"phase": 0, "cursor": None}
-        progress = _Progress(saved["phase"], saved["cursor"], get_settings().delete_step_items)
-        eraser = self._new_eraser()
-        while progress.phase < len(PHASES) and progress.budget > 0:
-            phase_done = getattr(self, f"_{PHASES[progress.phase]}")(job, eraser, progress)
-            if phase_done:
-                progress.phase, progress.cursor = progress.phase + 1, None
-        eraser.flush()
-        finished = progress.phase == len(PHASES)
-        checkpoint = json.dumps({"phase": progress.phase, "cursor": progress.cursor}, sort_keys=True)
-        result = {"deleted_items": int(job.result.get("deleted_items", 0)) + progress.deleted}
-        return StepOutcome(done=progress.deleted, checkpoint=checkpoint, finished=finished, result=result)
+        phases = [getattr(self, f"_{name}") for name in PHASES]
+        return run_step(job, phases, self._new_eraser())
 
-    def _chats(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _chats(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         d, u = job.domain, job.payload["user_id"]
         chats = eraser.chats_of(d, u, limit=1)
         if not chats:
@@ -214,23 +187,23 @@ class UserDeletionService:
             eraser.flush()  # the next Query of the index must not find this chat again
         return False
 
-    def _created_groups(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _created_groups(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         d, u = job.domain, job.payload["user_id"]
         groups = eraser.created_groups(d, u, limit=1)
         if not groups:
             return True
         group_id = groups[0]["id"]
         if self._erase_conversation(eraser, progress, keys.group_messages_pk(d, group_id), d):
-            for item in _all(eraser, keys.group_pk(d, group_id)):  # META, memberships, integrations
+            for item in all_items(eraser, keys.group_pk(d, group_id)):  # META, memberships, integrations
                 eraser.delete_item(item)
                 progress.spend(1)
-                for pk, sk in _integration_lookups(item):  # their webhook URLs and channels die too
+                for pk, sk in integration_lookups(item):  # their webhook URLs and channels die too
                     eraser.delete_key(pk, sk)
                     progress.spend(1)
             eraser.flush()
         return False
 
-    def _erase_conversation(self, eraser: Eraser, progress: _Progress, partition: str, domain: str) -> bool:
+    def _erase_conversation(self, eraser: Eraser, progress: Progress, partition: str, domain: str) -> bool:
         """Deletes a page of a conversation's messages (anyone's), with their files; True once
         the conversation is empty."""
         page = eraser.page(partition, progress.page_size, progress.cursor)
@@ -246,7 +219,7 @@ class UserDeletionService:
         progress.cursor = page.cursor
         return page.cursor is None
 
-    def _messages(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _messages(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         """The user's messages elsewhere, and the attachments they carried (keys built from the
         message: no read)."""
         d, u = job.domain, job.payload["user_id"]
@@ -259,9 +232,9 @@ class UserDeletionService:
                 eraser.delete_key(keys.file_pk(d, file_id), keys.attachment_sk(container, message["sk"]))
             return 1 + len(file_ids)
 
-        return _erase_pages(eraser, progress, keys.user_messages_gsi1pk(d, u), "gsi1", erase)
+        return erase_pages(eraser, progress, keys.user_messages_gsi1pk(d, u), "gsi1", erase)
 
-    def _files(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _files(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         def erase(file: Item) -> int:
             eraser.delete_item(file)
             if file.get("s3_key"):
@@ -269,24 +242,24 @@ class UserDeletionService:
             return 1
 
         partition = keys.user_files_gsi1pk(job.domain, job.payload["user_id"])
-        return _erase_pages(eraser, progress, partition, "gsi1", erase)
+        return erase_pages(eraser, progress, partition, "gsi1", erase)
 
-    def _memberships(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _memberships(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         partition = keys.user_memberships_gsi1pk(job.domain, job.payload["user_id"])
-        return _erase_pages(eraser, progress, partition, "gsi1", lambda item: _delete(eraser, item))
+        return erase_pages(eraser, progress, partition, "gsi1", lambda item: delete(eraser, item))
 
-    def _user_items(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _user_items(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         """Tokens, invitation, devices, 2FA data...: the user's partition but the profile, and
         but a device whose wipe is pending: it stays listed until its app confirms the wipe (a
         forgotten wipe would leave the network's content readable on the phone)."""
 
         def erase(item: Item) -> int:
             keep = item["sk"] == keys.PROFILE or _wipe_pending(item)
-            return 0 if keep else _delete(eraser, item)
+            return 0 if keep else delete(eraser, item)
 
-        return _erase_pages(eraser, progress, keys.user_pk(job.domain, job.payload["user_id"]), None, erase)
+        return erase_pages(eraser, progress, keys.user_pk(job.domain, job.payload["user_id"]), None, erase)
 
-    def _finish(self, job: Job, eraser: Eraser, progress: _Progress) -> bool:
+    def _finish(self, job: Job, eraser: Eraser, progress: Progress) -> bool:
         """The profile last, with the seat and the audit entry, once."""
         eraser.flush()
         d, u = job.domain, job.payload["user_id"]
@@ -310,47 +283,13 @@ class UserDeletionService:
         return True
 
 
-def _erase_pages(
-    eraser: Eraser, progress: _Progress, partition: str, index: str | None, erase: Callable[[Item], int]
-) -> bool:
-    """One page of a partition or index from the step's cursor, each item through `erase`
-    (which answers how many items it deleted); True once the partition is exhausted."""
-    page = eraser.page(partition, progress.page_size, progress.cursor, index=index)
-    for item in page.items:
-        progress.spend(erase(item))
-    progress.cursor = page.cursor
-    return page.cursor is None
-
-
-def _delete(eraser: Eraser, item: Item) -> int:
-    eraser.delete_item(item)
-    return 1
-
-
 def _wipe_pending(item: Item) -> bool:
     return bool(item.get("type") == "device" and item.get("wipe") == "pending")
-
-
-def _all(eraser: Eraser, partition: str, index: str | None = None) -> list[Item]:
-    items: list[Item] = []
-    cursor = None
-    while True:
-        page = eraser.page(partition, PAGE, cursor, index=index)
-        items += page.items
-        if page.cursor is None:
-            return items
-        cursor = page.cursor
 
 
 def _live(item: Item, now: int) -> bool:
     """Not past its TTL (the retention of a HIPAA domain's content)."""
     return item.get("ttl") is None or int(item["ttl"]) > now
-
-
-def _integration_lookups(item: Item) -> list[tuple[str, str]]:
-    if item.get("type") != "integration":
-        return []
-    return IntegrationRepository.lookup_keys(item, hook_secret(IntegrationRepository.from_item(item)))
 
 
 def _changed() -> Conflict:

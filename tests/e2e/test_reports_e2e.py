@@ -2,7 +2,8 @@
 app's logs (a zip) to the presigned URL; the upload's S3 event goes through the pump to the
 handler, and support and the user are emailed (read off the runner's mailbox, as a person
 would). A non-zip upload is rejected and only support is told. And the operator suspends a
-domain, resumes it and suspends it again: logins and earlier tokens follow."""
+domain, resumes it, suspends it again and deletes it (a platform job), then provisions the
+name again: logins and earlier tokens follow."""
 
 from __future__ import annotations
 
@@ -198,21 +199,19 @@ def test_an_upload_that_is_not_a_zip_is_rejected_and_only_support_is_told(runner
     assert _emails(runner, email, "We received") == []  # only the invitation ever went to the user
 
 
-def test_suspend_log_in_resume_and_suspend_again(runner: Runner) -> None:
+def test_suspend_log_in_resume_suspend_delete_and_provision_again(runner: Runner) -> None:
     platform = {"X-Platform-Key": PLATFORM_KEY}
     name, admin_email, password = "e2e-lifecycle", "ada@e2e-lifecycle.example", "ada's long passphrase"
+    provisioned_with = {
+        "domain": name,
+        "plan": "business",
+        "billing": "monthly",
+        "seats": 5,
+        "hipaa": False,
+        "admin": {"email": admin_email, "first_name": "Ada", "last_name": "Lind", "password": password},
+    }
     provisioned = requests.post(
-        f"{runner.url}/platform/domains",
-        headers=platform,
-        timeout=10,
-        json={
-            "domain": name,
-            "plan": "business",
-            "billing": "monthly",
-            "seats": 5,
-            "hipaa": False,
-            "admin": {"email": admin_email, "first_name": "Ada", "last_name": "Lind", "password": password},
-        },
+        f"{runner.url}/platform/domains", headers=platform, timeout=10, json=provisioned_with
     )
     assert provisioned.status_code == 201, provisioned.text
     assert provisioned.json()["domain"] == name and provisioned.json()["status"] == "active"
@@ -250,6 +249,43 @@ def test_suspend_log_in_resume_and_suspend_again(runner: Runner) -> None:
     assert again.status_code == 200 and again.json()["status"] == "ok", again.text
     assert me(again.json()["token"]).json()["domain"] == name
 
-    set_status("suspend", "suspended")  # left suspended: the domain is this test's own
+    set_status("suspend", "suspended")
     refused(login())
     refused(me(token))
+
+    # the seed's last BAA step: the old domain is deleted once the move is complete
+    deleted = requests.delete(f"{runner.url}/platform/domains/{name}", headers=platform, timeout=10)
+    assert deleted.status_code == 202, deleted.text
+    job = _finished_platform_job(runner, deleted.json()["job_id"])
+    assert job["status"] == "succeeded" and job["kind"] == "domain.delete", job
+    assert job["progress"]["done"] == job["progress"]["total"] > 0, job
+    gone = requests.get(f"{runner.url}/platform/domains/{name}", headers=platform, timeout=10)
+    assert gone.status_code == 404 and gone.json()["error"]["code"] == "domain_not_found", gone.text
+    assert login().status_code == 401  # no domain of that name: a sign-in finds nothing
+
+    again = requests.post(
+        f"{runner.url}/platform/domains", headers=platform, timeout=10, json=provisioned_with
+    )
+    assert again.status_code == 201, again.text  # the name is free again, and holds nothing old
+    fresh = login()
+    assert fresh.status_code == 200, fresh.text
+    audit = requests.get(
+        f"{runner.url}/admin/audit", headers={"Authorization": f"Bearer {fresh.json()['token']}"}, timeout=10
+    )
+    assert [e["action"] for e in audit.json()["items"]] == ["domain.provisioned"], audit.text
+    refused_old = me(token)
+    assert refused_old.status_code == 401, refused_old.text  # the old domain's tokens died with it
+
+
+def _finished_platform_job(runner: Runner, job_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + STATUS_SECONDS * 3
+    while True:
+        answer = requests.get(
+            f"{runner.url}/platform/jobs/{job_id}", headers={"X-Platform-Key": PLATFORM_KEY}, timeout=10
+        )
+        assert answer.status_code == 200, answer.text
+        job: dict[str, Any] = answer.json()
+        if job["status"] in ("succeeded", "failed"):
+            return job
+        assert time.monotonic() < deadline, (job, runner.output()[-3000:])
+        time.sleep(0.3)

@@ -121,9 +121,7 @@ def test_delete_a_user_and_their_content_goes_everywhere(runner: Runner) -> None
         json={"filename": "gone.txt", "content_type": "text/plain", "size": 5},
     ).json()
     assert (
-        requests.put(
-            upload["upload_url"], data=b"bytes", headers={"Content-Type": "text/plain"}, timeout=10
-        ).status_code
+        requests.put(upload["upload_url"], data=b"bytes", headers=upload["headers"], timeout=10).status_code
         == 200
     )
     requests.post(

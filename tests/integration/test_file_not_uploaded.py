@@ -95,9 +95,12 @@ def test_attaching_a_file_never_uploaded_answers_400_when_head_object_is_a_403(
         "file_not_uploaded",
     )
     stubbed.assert_no_pending_responses()
-    # once it is there (HeadObject answers its size), the same file goes
+    # once it is there (HeadObject answers its size), the same file goes, and its object loses the
+    # pending tag (acme keeps content: no tag is left) before the message commits
     stubbed.add_response("head_object", {"ContentLength": 1234})
+    stubbed.add_response("delete_object_tagging", {})
     assert post(api, mo, f"/groups/{group['id']}/messages", "now", [file_id]).status_code == 201
+    stubbed.assert_no_pending_responses()
 
 
 def test_stored_size_reads_403_and_404_as_missing_and_raises_anything_else() -> None:

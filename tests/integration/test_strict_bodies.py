@@ -310,6 +310,15 @@ CASES: dict[tuple[str, str], Callable[[World], Call]] = {
     ("/platform/domains/{domain}/resume", "POST"): lambda w: Call(
         "/platform/domains/globex/resume", None, headers=PLATFORM
     ),
+    ("/platform/domains/{domain}", "DELETE"): lambda w: Call(
+        "/platform/domains/globex",
+        None,
+        headers=PLATFORM,
+        passes=(409,),  # active: domain_active
+    ),
+    ("/platform/domains/{domain}", "PATCH"): lambda w: Call(
+        "/platform/domains/globex", {"seats": 60, "plan": "enterprise"}, headers=PLATFORM
+    ),
     ("/platform/domains/{domain}/suspend", "POST"): lambda w: Call(
         "/platform/domains/globex/suspend", None, headers=PLATFORM
     ),

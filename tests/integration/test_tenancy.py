@@ -93,6 +93,26 @@ def check_suspend_resume(api: Api) -> None:
     assert api.call("GET", "/me", token=globex).status_code == 200
 
 
+def check_platform_changes(api: Api) -> None:
+    acme, _ = _two_domains(api)
+    key = {"X-Platform-Key": PLATFORM_KEY}
+    # A domain admin reaches neither the change nor the deletion of any domain, not even its own.
+    for method, body in (("PATCH", {"seats": 99}), ("DELETE", None)):
+        for name in ("acme", "globex"):
+            answer = api.call(method, f"/platform/domains/{name}", body, token=acme)
+            assert error_of(answer) == (401, "invalid_platform_key")
+    assert api.call("PATCH", "/platform/domains/globex", {"seats": 99}, headers=key).status_code == 200
+    assert api.call("GET", "/platform/domains/acme", headers=key).json_body["seats"]["total"] == 50
+    api.call("POST", "/platform/domains/globex/suspend", headers=key)
+    job_id = api.call("DELETE", "/platform/domains/globex", headers=key).json_body["job_id"]
+    # the operator's job is no domain's: an admin's job routes do not know it
+    assert error_of(api.call("GET", f"/admin/jobs/{job_id}", token=acme)) == (404, "job_not_found")
+    assert api.call("GET", "/admin/jobs", token=acme).json_body["items"] == []
+    assert error_of(api.call("GET", f"/platform/jobs/{job_id}", token=acme)) == (401, "invalid_platform_key")
+    assert api.call("GET", "/platform/domains/acme", headers=key).json_body["status"] == "active"
+    assert api.call("GET", "/me", token=acme).status_code == 200
+
+
 def check_reports(api: Api) -> None:
     acme, globex = _two_domains(api)
     body = {"description": "It froze", "platform": "web", "app_version": "1.0", "reporting_level": "all"}
@@ -120,6 +140,9 @@ ROUTE_CHECKS: dict[tuple[str, str], Callable[[Api], None]] = {
     ("/support/reports/{report_id}", "GET"): check_reports,
     ("/support/reports/{report_id}/submit", "POST"): check_reports,
     ("/platform/domains/{domain}/resume", "POST"): check_suspend_resume,
+    ("/platform/domains/{domain}", "PATCH"): check_platform_changes,
+    ("/platform/domains/{domain}", "DELETE"): check_platform_changes,
+    ("/platform/jobs/{job_id}", "GET"): check_platform_changes,
     ("/health", "GET"): check_health,
 }
 

@@ -341,6 +341,7 @@ class ChunkProcessor:
             items += [self._joiner.membership_item(group, new.user, now) for group in defaults]
             line, user = new.row.line, new.user
             items.append(self._imports.new_user_item(record.domain, record.id, line, user.id, user.email))
+            items.append(self._users.registry_entry(user))
         invited = [u for u in users + done_before if u.status is UserStatus.INVITED]
         invitations = (
             self._inviter.prepare(record.domain, invited, record.requested_by)

@@ -22,7 +22,7 @@ from chalicelib.core.log import get_logger
 from chalicelib.domain import rules
 from chalicelib.domain.import_record import GIVEN_OPTION_CHARS, ImportRecord
 from chalicelib.domain.imports import ImportMode
-from chalicelib.domain.models import DomainStatus, Principal
+from chalicelib.domain.models import Domain, DomainStatus, Principal, Retention
 from chalicelib.domain.s3_object import S3Object
 from chalicelib.repositories import keys
 from chalicelib.repositories.domains import DomainRepository
@@ -52,6 +52,7 @@ class NewImport:
     upload_url: str
     expires_at: datetime
     max_bytes: int
+    tagging: str | None = None  # the object's tags (a HIPAA domain's), which the upload must send
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,10 @@ class ImportService:
             updated_at=now,
         )
         self._imports.create(record)
-        url = self._files.presign_put(record.s3_key, settings.presign_seconds, size)
+        tagging = principal.retention.object_tagging
+        url = self._files.presign_put(record.s3_key, settings.presign_seconds, size, tagging)
         return NewImport(
-            record, url, now + timedelta(seconds=settings.presign_seconds), settings.max_import_bytes
+            record, url, now + timedelta(seconds=settings.presign_seconds), settings.max_import_bytes, tagging
         )
 
     def list_imports(
@@ -158,7 +160,8 @@ class ImportService:
         its `sequencer`: the same bytes dropped again at a key are a new import; a second delivery
         of one event finds the claim and is logged as a duplicate. An object at an upload's key
         (`POST /admin/imports`) is that upload's file only while the upload is pending: the first
-        object wins, and any later one at that key is logged as refused for that import."""
+        object wins, and any later one at that key is logged as refused for that import. In a
+        HIPAA domain the object gets the retention tag first, whatever becomes of it (`_tag`)."""
         parts = s3_object.key.split("/")
         if len(parts) != 3 or not parts[2] or not rules.DOMAIN_NAME.match(parts[1]):
             log.warning(
@@ -186,7 +189,12 @@ class ImportService:
         if head is None:
             log.warning("import object gone before it was read", extra={"fields": described})
             return
-        built = self._record_for(domain_name, name, s3_object, head, described)
+        domain = self._domains.get(domain_name)
+        if domain is None or domain.status is DomainStatus.DELETING:
+            self._nobodys(domain, s3_object, described)
+            return
+        self._tag(domain, s3_object, described)
+        built = self._record_for(domain_name, domain, name, s3_object, head, described)
         if built is None:
             return
         record, refusal, upload = built
@@ -197,6 +205,9 @@ class ImportService:
         tx = Transaction(self._table)
         tx.add(self._imports.object_claim_op(domain_name, identity, record.id, described))
         tx.add(self._imports.save_op(record, upload) if upload else self._imports.create_op(record))
+        tx.add(self._imports.object_claim_register_op(domain_name, identity))
+        if not upload:
+            tx.add(self._imports.register_op(record))
         try:
             tx.commit()
         except AppError:  # another delivery of this event claimed it first, or bound the upload
@@ -211,9 +222,32 @@ class ImportService:
             return
         self._start_job(record)
 
+    def _nobodys(self, domain: Domain | None, s3_object: S3Object, described: dict[str, str | None]) -> None:
+        """A drop for no domain, or for one being deleted, is logged and nothing is written under
+        the name: the name may be provisioned (again) later, and must start empty. The object of a
+        domain being deleted goes (its purge may have listed the prefix already); one for an
+        unknown name is left for the operator, who may have mistyped it."""
+        if domain is None:
+            log.warning("import object for an unknown domain; ignored", extra={"fields": described})
+            return
+        log.warning("import object for a domain being deleted; deleted", extra={"fields": described})
+        self._files.delete(s3_object.key)
+
+    def _tag(self, domain: Domain, s3_object: S3Object, described: dict[str, str | None]) -> None:
+        """A HIPAA domain's object carries the retention tag, whether the import runs or is refused:
+        an upload's presigned PUT signed it, but an operator's `aws s3 cp` cannot be made to, so
+        every object is tagged here (its tags kept, ours added: ImportFiles.add_tags). Before the
+        claim: a delivery that dies between the two leaves the tagging to the next delivery, which
+        finds no claim yet. Idempotent under duplicate S3 events: a second delivery either stops
+        at the claim (the first tagged already) or finds the tag there and writes nothing."""
+        tagging = Retention(domain.retention_days).object_tagging
+        if tagging and self._files.add_tags(s3_object.key, s3_object.version_id, tagging):
+            log.info("import object tagged", extra={"fields": {"tagging": tagging, **described}})
+
     def _record_for(
         self,
-        domain: str,
+        domain_name: str,
+        domain: Domain,
         name: str,
         s3_object: S3Object,
         head: dict[str, Any],
@@ -221,10 +255,11 @@ class ImportService:
     ) -> tuple[ImportRecord, dict[str, str] | None, ImportRecord | None] | None:
         """The object's import record (not saved yet), why it is refused (None: it runs), and the
         upload's record as read when the object is an upload's file; None when the object is at
-        an upload's key but not that upload's file (logged)."""
+        an upload's key but not that upload's file (logged). `domain` is the domain the key names,
+        as read."""
         now = self._clock.now()
         replaced = _replaced(s3_object, head)
-        upload = self._upload_of(domain, name, s3_object.key)
+        upload = self._upload_of(domain_name, name, s3_object.key)
         if upload is not None:
             if upload.status != "pending" or replaced:
                 _log_not_for_upload(upload, described, replaced)
@@ -232,12 +267,12 @@ class ImportService:
             bound = replace(
                 upload, object_etag=head["etag"], object_version=s3_object.version_id, updated_at=now
             )
-            return bound, self._refusal(bound, head), upload
+            return bound, _refusal(domain, bound, head), upload
         if replaced:
-            gone, why = self._replaced_drop(domain, s3_object, now)
+            gone, why = self._replaced_drop(domain_name, s3_object, now)
             return gone, why, None
-        record, wrong = self._drop_record(domain, s3_object, head, now)
-        refusal = self._refusal(record, head) or wrong
+        record, wrong = self._drop_record(domain_name, s3_object, head, now)
+        refusal = _refusal(domain, record, head) or wrong
         if refusal is not None:  # its options as given, not the defaults they fell back to
             record = replace(record, given_options=_given_options(head["metadata"]))
         return record, refusal, None
@@ -317,17 +352,6 @@ class ImportService:
         )
         return record, {"code": "object_replaced", "message": message}
 
-    def _refusal(self, record: ImportRecord, head: dict[str, Any]) -> dict[str, str] | None:
-        domain = self._domains.get(record.domain)
-        if domain is None:
-            return {"code": "domain_unknown", "message": f"There is no domain {record.domain}."}
-        if domain.status is not DomainStatus.ACTIVE:
-            return {"code": "domain_suspended", "message": f"The domain {record.domain} is suspended."}
-        limit = get_settings().max_import_bytes
-        if head["size"] > limit:
-            return {"code": "file_too_large", "message": f"The file is larger than {limit} bytes."}
-        return None
-
     def _lost_the_claim(
         self, domain: str, identity: str, described: dict[str, str | None], upload: ImportRecord | None
     ) -> None:
@@ -360,6 +384,15 @@ class ImportService:
             return
         if self._jobs.find(domain, record.job_id) is None:
             self._start_job(record)
+
+
+def _refusal(domain: Domain, record: ImportRecord, head: dict[str, Any]) -> dict[str, str] | None:
+    if domain.status is not DomainStatus.ACTIVE:
+        return {"code": "domain_suspended", "message": f"The domain {record.domain} is suspended."}
+    limit = get_settings().max_import_bytes
+    if head["size"] > limit:
+        return {"code": "file_too_large", "message": f"The file is larger than {limit} bytes."}
+    return None
 
 
 OPTION_METADATA = ("mode", "send-invites", "dry-run", "requested-by")

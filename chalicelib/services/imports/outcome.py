@@ -75,8 +75,12 @@ class ImportOutcome:
         self._mailer = mailer
         self._clock = clock
 
-    def complete(self, record: ImportRecord) -> None:
-        report = self._files.join_parts(record.domain, record.id, record.checkpoint.chunk, REPORT_HEADING)
+    def complete(self, record: ImportRecord, tagging: str | None = None) -> None:
+        """`tagging`: the tags the report carries (a HIPAA domain's retention tag), as the step
+        that ends the import read them from its domain."""
+        report = self._files.join_parts(
+            record.domain, record.id, record.checkpoint.chunk, REPORT_HEADING, tagging
+        )
         now = self._clock.now()
         invited = record.send_invites and not record.dry_run and record.counts["created"] > 0
         done = replace(

@@ -19,7 +19,7 @@ from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.domain.import_record import Checkpoint, ImportRecord, RowMarker
 from chalicelib.domain.imports import Outcome
-from chalicelib.domain.models import DomainStatus
+from chalicelib.domain.models import DomainStatus, Retention
 from chalicelib.domain.user_csv import (
     CsvFileError,
     Heading,
@@ -76,7 +76,7 @@ class ImportRun:
             return StepOutcome(done=0, checkpoint="gone", finished=True)
         deadline = time.monotonic() + get_settings().import_step_seconds
         try:
-            record, rows_done, finished = self._run_chunks(record, deadline)
+            record, rows_done, finished, tagging = self._run_chunks(record, deadline)
         except ObjectReplaced:
             error = CsvFileError("object_replaced", _REPLACED_MESSAGE.format(key=record.s3_key))
             self._outcome.fail(record, {"code": error.code, "message": error.message})
@@ -86,16 +86,22 @@ class ImportRun:
             return StepOutcome(done=0, checkpoint="failed", finished=True, failed=True)
         if not finished:
             return StepOutcome(done=rows_done, checkpoint=f"chunk-{record.checkpoint.chunk}", finished=False)
-        self._outcome.complete(record)
+        self._outcome.complete(record, tagging)
         return StepOutcome(
             done=rows_done, checkpoint="completed", finished=True, result={"import_id": record.id}
         )
 
-    def _run_chunks(self, record: ImportRecord, deadline: float) -> tuple[ImportRecord, int, bool]:
+    def _run_chunks(
+        self, record: ImportRecord, deadline: float
+    ) -> tuple[ImportRecord, int, bool, str | None]:
+        """The chunks of one step: the record as saved after the last, the rows read, whether the
+        file is done, and the tags of the objects the import writes (a HIPAA domain's retention
+        tag, from the domain this step reads anyway: no call more)."""
         heading, rows = self._open(record)
         domain = self._domains.get(record.domain)
         if domain is None or domain.status is not DomainStatus.ACTIVE:
             raise CsvFileError("domain_suspended", "The domain was suspended or deleted during the import.")
+        tagging = Retention(domain.retention_days).object_tagging
         defaults = self._joiner.default_groups(record.domain)
         size = get_settings().import_chunk_rows
         done = 0
@@ -107,12 +113,12 @@ class ImportRun:
         while True:
             chunk = list(_take(rows, size))
             if not chunk:
-                return record, done, True
+                return record, done, True, tagging
             rows_read = self._chunks.process(record, [outcome for outcome, _ in chunk], domain, defaults)
-            record = self._save_chunk(record, rows_read, chunk[-1][1])
+            record = self._save_chunk(record, rows_read, chunk[-1][1], tagging)
             done += len(chunk)
             if time.monotonic() > deadline:
-                return record, done, False
+                return record, done, False, tagging
             domain = self._domains.get(record.domain) or domain  # seats move as others work
 
     def _open(self, record: ImportRecord) -> tuple[Heading, Records]:
@@ -126,10 +132,12 @@ class ImportRun:
         rest = self._files.open(record.s3_key, start.offset, etag, version)
         return heading, read_records(rest, heading, start)
 
-    def _save_chunk(self, record: ImportRecord, rows: list[Row], end: Position) -> ImportRecord:
+    def _save_chunk(
+        self, record: ImportRecord, rows: list[Row], end: Position, tagging: str | None
+    ) -> ImportRecord:
         """The chunk's outputs, then the checkpoint past it (ConditionFailed: another delivery
         moved it on first; this one stops, and SQS lets the message go after its retries)."""
-        self._write_outputs(record, rows)
+        self._write_outputs(record, rows, tagging)
         counts = dict(record.counts)
         counts["rows"] += len(rows)
         for row in rows:
@@ -149,7 +157,7 @@ class ImportRun:
         self._imports.save(moved, record)
         return moved
 
-    def _write_outputs(self, record: ImportRecord, rows: list[Row]) -> None:
+    def _write_outputs(self, record: ImportRecord, rows: list[Row], tagging: str | None) -> None:
         """Markers of the rows that changed nothing (so a later duplicate is found), the first
         1 000 errors, and this chunk's part of the report; all keyed by line or chunk."""
         now = self._clock.now()
@@ -159,12 +167,12 @@ class ImportRun:
             wrote_marker = not record.dry_run and row.outcome not in (Outcome.SKIPPED, Outcome.FAILED)
             if row.claims_email and not wrote_marker:
                 marker = RowMarker(record.id, row.line, row.outcome.value, None, row.error, row.reason)
-                items.append(self._imports.marker_item(record.domain, row.email, marker, now))
+                items += self._imports.marker_items(record.domain, row.email, marker, now)
             if row.error and room > 0:
                 items.append(self._imports.error_item(record.domain, record.id, row.line, 0, *row.error))
                 room -= 1
         self._imports.put_many(items)
-        self._files.put_part(record.domain, record.id, record.checkpoint.chunk, report_lines(rows))
+        self._files.put_part(record.domain, record.id, record.checkpoint.chunk, report_lines(rows), tagging)
 
 
 def _take(rows: Iterator[Any], size: int) -> Iterator[Any]:
