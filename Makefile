@@ -35,6 +35,7 @@ test: lint typecheck
 bench: $(STAMP)
 	$(BIN)/python bench/requests.py
 	$(BIN)/python bench/delete_bench.py
+	$(BIN)/python bench/purge_bench.py
 	$(BIN)/python bench/import_bench.py
 
 clean:

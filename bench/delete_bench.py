@@ -21,22 +21,23 @@ target is missed or the deletion removed the wrong items.
 
 from __future__ import annotations
 
-import logging
 import math
 import sys
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.harness import CallLog
 
 ROOT = Path(__file__).resolve().parents[1]
 PLATFORM_KEY = "bench-platform-key"
 DOMAIN = "bench"
 EMAIL = "admin@bench.local"
 PASSWORD = "a long bench password"  # noqa: S105 - the bench domain's admin, in moto only
-JOBS_QUEUE = "office-chat-jobs"
 
 VICTIM_MESSAGES = 1000
 VICTIM_FILES = 100  # each carried by one of the victim's messages
@@ -46,7 +47,6 @@ PAGE = 1000  # items a Query page of the deletion reads (user_deletion.PAGE)
 BATCH = 25  # deletes a BatchWriteItem
 S3_BATCH = 1000  # keys a DeleteObjects
 FLOOR_TARGET = 1.25
-MAX_DELIVERIES = 1000
 # the indexes of the victim's own items the deletion must read, and how many items each holds
 INDEX_SIZES = {
     "tokens (request)": 0,
@@ -61,71 +61,6 @@ INDEX_SIZES = {
 EXPECTED_DELETED = VICTIM_MESSAGES + 2 * VICTIM_FILES + 1 + 1
 
 KeyPair = tuple[str, str]
-
-
-def _isolate_path() -> None:
-    """`python bench/delete_bench.py` puts bench/ first on sys.path, where bench/requests.py would
-    shadow the `requests` package that moto imports: take bench/ off and put the project root first."""
-    here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
-    sys.path.insert(0, str(ROOT))
-
-
-class CallLog:
-    """Every AWS API call made by a hooked client, as `service.Operation` (retries not counted),
-    the seconds spent in each operation, and for each DynamoDB Query what it read."""
-
-    def __init__(self) -> None:
-        self.calls: list[str] = []
-        self.queries: list[str] = []
-        self.seconds: defaultdict[str, float] = defaultdict(float)
-        self.aliases: dict[str, str] = {}  # ids shown by role, so two runs' Queries compare
-        self._started = 0.0
-        self._last = 0.0  # seconds of the last call
-
-    def record(self, model: Any, **_: Any) -> None:
-        self.calls.append(f"{model.service_model.service_name}.{model.name}")
-        self._started = time.perf_counter()
-
-    def record_time(self, model: Any, **_: Any) -> None:
-        self._last = time.perf_counter() - self._started
-        self.seconds[f"{model.service_model.service_name}.{model.name}"] += self._last
-
-    def record_query(self, params: Any, **_: Any) -> None:
-        values = params.get("ExpressionAttributeValues") or {}
-        shown = values.get(":pk", {}).get("S", "?")
-        if ":sk" in values:
-            shown += f" begins_with {values[':sk'].get('S')}"
-        for raw, alias in self.aliases.items():
-            shown = shown.replace(raw, alias)
-        what = "Select=COUNT" if params.get("Select") == "COUNT" else f"Limit={params.get('Limit', '-')}"
-        start = " +ExclusiveStartKey" if params.get("ExclusiveStartKey") else ""
-        self.queries.append(f"{params.get('IndexName', 'table'):<5} {shown:<42} {what}{start}")
-
-    def clear(self) -> None:
-        self.calls.clear()
-        self.queries.clear()
-        self.seconds.clear()
-
-    def uncount(self, operation: str) -> None:
-        """Drops the last call (one the harness made), which must be `operation`."""
-        if not self.calls or self.calls[-1] != operation:
-            raise SystemExit(
-                f"bench: expected {operation} as the last call, the log ends with {self.calls[-1:]}"
-            )
-        self.calls.pop()
-        self.seconds[operation] -= self._last
-        if operation not in self.calls:
-            del self.seconds[operation]
-
-    def hook(self, client: Any) -> Any:
-        events = client.meta.events
-        events.register("before-call", self.record, unique_id="bench-call-log")
-        events.register("after-call", self.record_time, unique_id="bench-call-time")
-        events.register(
-            "before-parameter-build.dynamodb.Query", self.record_query, unique_id="bench-query-log"
-        )
-        return client
 
 
 @dataclass
@@ -172,12 +107,9 @@ class Result:
 def _expect(
     http: Any, status: int, method: str, path: str, token: str | None = None, body: Any = None
 ) -> Any:
-    from bench.harness import send
+    from bench.harness import expect
 
-    got, answer = send(http, PLATFORM_KEY, method, path, token, body)
-    if got != status:
-        raise SystemExit(f"bench: {method} {path} answered {got}, expected {status}: {answer}")
-    return answer
+    return expect(http, PLATFORM_KEY, status, method, path, token, body)
 
 
 def _seed(http: Any, others_count: int) -> World:
@@ -285,23 +217,6 @@ def _seed(http: Any, others_count: int) -> World:
     )
 
 
-def _drain(client: Any, log: CallLog) -> int:
-    """Plays Lambda's SQS event source: each job message once to `on_job`, then deleted."""
-    from chalicelib.core import aws
-
-    url = aws.sqs().get_queue_url(QueueName=JOBS_QUEUE)["QueueUrl"]
-    log.uncount("sqs.GetQueueUrl")  # the harness's own lookup (an event source knows its queue)
-    for delivered in range(MAX_DELIVERIES):
-        messages = aws.sqs().receive_message(QueueUrl=url, MaxNumberOfMessages=1).get("Messages", [])
-        if not messages:
-            log.uncount("sqs.ReceiveMessage")  # the empty poll that ends the drain
-            return delivered
-        event = client.events.generate_sqs_event(message_bodies=[messages[0]["Body"]], queue_name=JOBS_QUEUE)
-        client.lambda_.invoke("on_job", event)
-        aws.sqs().delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
-    raise SystemExit("bench: the jobs queue never emptied")
-
-
 def _verify(world: World, job: dict[str, Any]) -> list[str]:
     """Every seeded item of the victim's is gone and every other one is there (BatchGetItem by
     key: moto's Query costs a sort of the whole table), nothing of the victim's is left in its
@@ -337,43 +252,24 @@ def _verify(world: World, job: dict[str, Any]) -> list[str]:
 
 
 def run_scenario(label: str, others_count: int, log: CallLog) -> Result:
-    from chalice.test import Client
-    from moto import mock_aws
+    from bench.harness import drain, moto_app
 
-    from chalicelib.bootstrap import reset_services
-    from chalicelib.core import aws
-    from chalicelib.core.config import get_settings, reset_settings
-    from infra.emulator import provision_emulator
+    with moto_app() as client:
+        started = time.perf_counter()
+        world = _seed(client.http, others_count)
+        setup_seconds = time.perf_counter() - started
 
-    with mock_aws():
-        reset_settings()
-        aws.reset_clients()
-        reset_services()
-        try:
-            provision_emulator(aws.client, get_settings().region)
-            from app import app
+        log.aliases = {**world.alias, f"D#{DOMAIN}#": "D#<d>#"}
+        log.clear()
+        started = time.perf_counter()
+        path = f"/admin/users/{world.victim_id}"
+        answer = _expect(client.http, 202, "DELETE", path, world.admin_token)
+        deliveries = drain(client, log)
+        seconds = time.perf_counter() - started
+        calls, queries, op_seconds = list(log.calls), list(log.queries), dict(log.seconds)
 
-            logging.getLogger().setLevel(logging.WARNING)  # the app's INFO lines would mix into the table
-            with Client(app) as client:
-                started = time.perf_counter()
-                world = _seed(client.http, others_count)
-                setup_seconds = time.perf_counter() - started
-
-                log.aliases = {**world.alias, f"D#{DOMAIN}#": "D#<d>#"}
-                log.clear()
-                started = time.perf_counter()
-                path = f"/admin/users/{world.victim_id}"
-                answer = _expect(client.http, 202, "DELETE", path, world.admin_token)
-                deliveries = _drain(client, log)
-                seconds = time.perf_counter() - started
-                calls, queries, op_seconds = list(log.calls), list(log.queries), dict(log.seconds)
-
-                job = _expect(client.http, 200, "GET", f"/admin/jobs/{answer['job_id']}", world.admin_token)
-                problems = _verify(world, job)
-        finally:
-            reset_services()
-            aws.reset_clients()
-            reset_settings()
+        job = _expect(client.http, 200, "GET", f"/admin/jobs/{answer['job_id']}", world.admin_token)
+        problems = _verify(world, job)
     deleted = int(job.get("result", {}).get("deleted_items", 0))
     if deleted != EXPECTED_DELETED:
         problems.append(f"the job reports {deleted} deleted items, the bench seeded {EXPECTED_DELETED}")
@@ -383,6 +279,8 @@ def run_scenario(label: str, others_count: int, log: CallLog) -> Result:
 
 
 def _report(a: Result, b: Result) -> list[str]:
+    from bench.harness import Timed, print_times
+
     failures: list[str] = []
     print("User deletion: AWS calls and time (botocore before-call events, moto in-process)")
     print(
@@ -443,23 +341,7 @@ def _report(a: Result, b: Result) -> list[str]:
         for line in b.queries:
             print(f"    {line}")
 
-    print("\n  Time of the counted span, by AWS operation (emulator times, not Lambda's: read the ratios)")
-    print(f"  {'':<34} {'A ms':>9} {'B ms':>9} {'B / A':>7}")
-    rows = [
-        (op, a.op_seconds.get(op, 0.0), b.op_seconds.get(op, 0.0))
-        for op in set(a.op_seconds) | set(b.op_seconds)
-    ]
-    rows.sort(key=lambda row: -row[2])
-    rows.append(
-        (
-            "outside AWS calls (app, harness)",
-            a.seconds - sum(a.op_seconds.values()),
-            b.seconds - sum(b.op_seconds.values()),
-        )
-    )
-    rows.append(("total (baseline: A)", a.seconds, b.seconds))
-    for name, sa, sb in rows:
-        print(f"  {name:<34} {sa * 1e3:>9.1f} {sb * 1e3:>9.1f} {sb / sa if sa else math.nan:>7.2f}")
+    print_times(Timed(a.seconds, a.op_seconds), Timed(b.seconds, b.op_seconds))
     print(f"  setup (seeding, not counted): A {a.setup_seconds:.1f} s, B {b.setup_seconds:.1f} s")
 
     for r in (a, b):
@@ -468,24 +350,15 @@ def _report(a: Result, b: Result) -> list[str]:
 
 
 def main() -> int:
-    _isolate_path()
-    from bench.harness import configure_env
+    sys.path.insert(0, str(ROOT))  # bench.harness importable; isolate_path then takes bench/ off
+    from bench.harness import CallLog, conclude, configure_env, hooked_clients, isolate_path
 
+    isolate_path()
     configure_env(PLATFORM_KEY, ("OC_DELETE_STEP_ITEMS",))
-    from chalicelib.core import aws
-
     log = CallLog()
-    original_create = aws._create
-    aws._create = lambda service: log.hook(original_create(service))  # clients created later are hooked too
-    try:
+    with hooked_clients(log):  # clients created later are hooked too
         a, b = (run_scenario(label, others, log) for label, others in SCENARIOS)
-    finally:
-        aws._create = original_create
-        aws.reset_clients()
-    failures = _report(a, b)
-    from bench.harness import conclude
-
-    return conclude(failures)
+    return conclude(_report(a, b))
 
 
 if __name__ == "__main__":

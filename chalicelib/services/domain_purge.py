@@ -148,6 +148,7 @@ class DomainPurgeService:
             progress.units += 1
             if state["part"] == len(parts):
                 eraser.delete_key(keys.partitions_pk(domain), root)
+                progress.spend(1)
                 state["entry"], state["part"] = state["entry"] + 1, 0
                 if state["entry"] == len(state["entries"]):
                     state["entries"] = []
