@@ -1,10 +1,10 @@
-"""AWS calls per request, cold `import app` and request time, against baselines measured in this run.
+"""AWS calls per request and request time, against baselines measured in this run.
 
 Run: `make bench` (or `.venv/bin/python bench/requests.py`). Needs no emulator: moto runs in-process.
 AWS calls are counted with botocore's `before-call` event on every client the app creates. Times are
-printed as ratios against a baseline of the same run (a bare `import chalice`, a GET /health); the
-absolute times are this machine's and moto's, not Lambda's. Exit status 1 when a call-count target is
-missed or `import app` imports boto3/botocore.
+printed as ratios against a baseline of the same run (a GET /health); the absolute times are this
+machine's and moto's, not Lambda's. Exit status 1 when a call-count target is missed. Cold starts (a
+fresh `import app` and first requests, and whether it loads boto3) are bench/cold_start.py's.
 The Slack rows measure Slack → group (an outgoing webhook, a signed Events API message, for a group
 connected through an in-process fake Slack) and a person's group post with and without a Slack integration.
 The MailChimp rows measure MailChimp → group: a webhook's event, and the same event delivered again (MailChimp
@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import statistics
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -33,7 +32,6 @@ PLATFORM_KEY = "bench-platform-key"
 DOMAIN = "bench"
 EMAIL = "admin@bench.local"
 PASSWORD = "a long bench password"  # noqa: S105 - the bench domain's admin, in moto only
-IMPORT_RUNS = 15
 REQUEST_RUNS = 30
 # A login reads (domain, credentials, failures), counts the attempt before the password is
 # checked (the lockout's atomic write: concurrent guesses never pass the 10th), reads the user and
@@ -391,38 +389,6 @@ def measure_requests() -> tuple[list[Row], float, float]:
     return rows, statistics.median(health), statistics.median(me)
 
 
-_CHILD = """\
-import json, sys, time
-started = time.perf_counter()
-import {module}
-elapsed = time.perf_counter() - started
-print(json.dumps({{"s": elapsed, "boto3": "boto3" in sys.modules, "botocore": "botocore" in sys.modules}}))
-"""
-
-
-def measure_imports() -> dict[str, tuple[float, bool, bool]]:
-    """Median seconds of each import in a fresh interpreter, and whether boto3/botocore got loaded."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    samples: dict[str, list[float]] = {"chalice": [], "app": [], "boto3": []}
-    boto3_seen: dict[str, bool] = dict.fromkeys(samples, False)
-    botocore_seen: dict[str, bool] = dict.fromkeys(samples, False)
-    for _ in range(IMPORT_RUNS):
-        for module, times in samples.items():  # interleaved, so drift hits every module alike
-            out = subprocess.run(
-                [sys.executable, "-c", _CHILD.format(module=module)],
-                cwd=ROOT,
-                env=env,
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            result = json.loads(out.strip().splitlines()[-1])
-            times.append(result["s"])
-            boto3_seen[module] |= result["boto3"]
-            botocore_seen[module] |= result["botocore"]
-    return {m: (statistics.median(t), boto3_seen[m], botocore_seen[m]) for m, t in samples.items()}
-
-
 def _judge(count: int, target: Target) -> tuple[str, str]:
     """The target as shown and the verdict: OK, OVER (more calls than the target), UNDER (fewer
     than an exact one), or - (no target)."""
@@ -450,20 +416,6 @@ def main() -> int:
         print(f"  {label:<{width}} {len(calls):>5}  {shown:>6}  {verdict:5}  {', '.join(calls) or '(none)'}")
         if verdict not in {"OK", "-"}:
             failures.append(f"{label} makes {len(calls)} AWS calls, target {shown}")
-
-    imports = measure_imports()
-    base = imports["chalice"][0]
-    print(f"\nCold import (fresh interpreter, median of {IMPORT_RUNS}, baseline = import chalice)")
-    print(f"  {'import':<8} {'median ms':>9}  {'x chalice':>9}  boto3 loaded  botocore loaded")
-    for module in ("chalice", "app", "boto3"):
-        seconds, boto3_in, botocore_in = imports[module]
-        print(f"  {module:<8} {seconds * 1e3:>9.1f}  {seconds / base:>9.2f}  {boto3_in!s:<12}  {botocore_in}")
-    app_s, app_boto3, app_botocore = imports["app"]
-    boto3_s = imports["boto3"][0]
-    print(f"  a bare import boto3 costs {boto3_s / app_s:.2f}x the whole import app: what lazy clients keep")
-    print("  out of every cold start that needs no AWS call")
-    if app_boto3 or app_botocore:
-        failures.append("`import app` imports boto3/botocore (it must stay lazy)")
 
     print(f"\nRequest time (chalice test Client, moto in-process, median of {REQUEST_RUNS})")
     print("  absolute times are emulator times, not Lambda's; read the ratio")

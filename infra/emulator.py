@@ -3,7 +3,7 @@
 moto's CloudFormation ignores a table's TimeToLiveSpecification and a bucket's notification and
 lifecycle configuration (../shared/EMULATOR_NOTES.md), so this reads the template and makes the
 calls itself. The template stays the one definition: a resource type this loader does not know
-is an error, not a silent skip.
+is an error, not a silent skip. The few types it passes over on purpose are in NOT_EMULATED.
 """
 
 from __future__ import annotations
@@ -74,6 +74,8 @@ class EmulatorProvisioner:
         resources = self._template["Resources"]
         for logical_id in _dependency_order(resources):
             resource = resources[logical_id]
+            if resource["Type"] in NOT_EMULATED:
+                continue
             handler = _HANDLERS.get(resource["Type"])
             if handler is None:
                 raise ValueError(f"infra/emulator.py cannot create {resource['Type']} ({logical_id})")
@@ -208,6 +210,10 @@ class EmulatorProvisioner:
             kms.update_alias(AliasName=name, TargetKeyId=target)
         self.created.refs[logical_id] = name
 
+
+# Resource types that change nothing the code or the tests can observe in the emulator: moto does
+# not enforce bucket policies (the TLS-only rule), and alarms and their topic only watch AWS.
+NOT_EMULATED = frozenset({"AWS::S3::BucketPolicy", "AWS::CloudWatch::Alarm", "AWS::SNS::Topic"})
 
 _HANDLERS = {
     "AWS::KMS::Key": EmulatorProvisioner.kms_key,

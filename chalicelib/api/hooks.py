@@ -7,13 +7,16 @@ event by Slack's signature, a callback by its signed single-use `state`."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from chalice.app import Blueprint, Response
 
 from chalicelib.api.http import current_request, json_response
 from chalicelib.api.pages import oauth_result_page
 from chalicelib.bootstrap import services
-from chalicelib.services.integrations import OAuthOutcome
+
+if TYPE_CHECKING:
+    from chalicelib.services.integrations import OAuthOutcome
 
 bp = Blueprint(__name__)
 

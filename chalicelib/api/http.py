@@ -16,7 +16,7 @@ from chalicelib.api.validation import Body, Query, parse_json_object, refuse_bod
 from chalicelib.bootstrap import services
 from chalicelib.core.config import MAX_BODY_BYTES
 from chalicelib.core.errors import AppError, PayloadTooLarge, error_body
-from chalicelib.core.log import correlation_id, get_logger
+from chalicelib.core.log import annotate, correlation_id, get_logger, work
 from chalicelib.domain.models import Role
 from chalicelib.services.auth import require_admin_session, require_role
 
@@ -105,7 +105,11 @@ def error_middleware(event: Request, get_response: Callable[[Request], Response]
     log_token = correlation_id.set(request_id)
     request_token = _current_request.set(event)
     try:
-        response = _respond(event, get_response, request_id)
+        # The access line: the route as declared (`/hooks/slack/{secret}`), never the path that
+        # fills it in (ids, webhook secrets), and only what the service says it may log.
+        with work("request", request_id=request_id, method=event.method, route=event.path) as line:
+            response = _respond(event, get_response, request_id)
+            line["status"] = response.status_code
     finally:
         _current_request.reset(request_token)
         correlation_id.reset(log_token)
@@ -160,6 +164,7 @@ def authenticated(*roles: Role, heartbeat: bool = False) -> Callable[[View], Vie
             principal = services().auth.authenticate(
                 request.headers.get("authorization"), heartbeat=heartbeat
             )
+            annotate(domain=principal.domain)
             if roles:
                 require_role(principal, roles)
             if _is_administration(request):
@@ -186,6 +191,8 @@ def platform_key_required(view: View) -> View:
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         services().platform.check_key(current_request().headers.get("x-platform-key"))
+        if "domain" in kwargs:  # the operator's routes on one domain name it in their path
+            annotate(domain=kwargs["domain"])
         return _run_view(wrapper, lambda: view(*args, **kwargs))
 
     return cast(View, wrapper)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice.app import Blueprint, Response
 
@@ -18,7 +18,10 @@ from chalicelib.domain.models import AuthProvider, ClientKind, Enrolment, Princi
 from chalicelib.services.auth import MOBILE_CLIENTS
 from chalicelib.services.bulk_users import MAX_USERS, BulkAction
 from chalicelib.services.invitations import Acceptance
-from chalicelib.services.users import InvitationSent, NewUser, UserChanges
+from chalicelib.services.users import NewUser, UserChanges
+
+if TYPE_CHECKING:
+    from chalicelib.services.users import InvitationSent
 
 bp = Blueprint(__name__)
 

@@ -4,32 +4,37 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.clock import iso
 from chalicelib.domain import two_factor
 from chalicelib.domain.device_ids import device_admin_id
-from chalicelib.domain.devices import Device, action_for
-from chalicelib.domain.import_record import ImportRecord
-from chalicelib.domain.integrations import Integration
-from chalicelib.domain.jobs import Job
-from chalicelib.domain.models import (
-    AuditEntry,
-    Domain,
-    File,
-    Group,
-    Membership,
-    Message,
-    SecurityPolicy,
-    User,
-)
-from chalicelib.domain.reports import Report
-from chalicelib.services.files import DownloadTicket
-from chalicelib.services.integrations import ServiceState, hook_url
-from chalicelib.services.mailchimp import Audience, ListOutcome
-from chalicelib.services.messages import ChatSummary, Messages
-from chalicelib.services.signin import IssuedChallenge, SignIn
-from chalicelib.services.two_factor import ChallengePassed
+from chalicelib.domain.devices import action_for
+from chalicelib.services.integrations import hook_url
+from chalicelib.services.signin import IssuedChallenge
+
+if TYPE_CHECKING:  # named in annotations only: a cold request does not load these modules
+    from chalicelib.domain.devices import Device
+    from chalicelib.domain.import_record import ImportRecord
+    from chalicelib.domain.integrations import Integration
+    from chalicelib.domain.jobs import Job
+    from chalicelib.domain.models import (
+        AuditEntry,
+        Domain,
+        File,
+        Group,
+        Membership,
+        Message,
+        SecurityPolicy,
+        User,
+    )
+    from chalicelib.domain.reports import Report
+    from chalicelib.services.files import DownloadTicket
+    from chalicelib.services.integrations import ServiceState
+    from chalicelib.services.mailchimp import Audience, ListOutcome
+    from chalicelib.services.messages import ChatSummary, Messages
+    from chalicelib.services.signin import SignIn
+    from chalicelib.services.two_factor import ChallengePassed
 
 
 def user_view(user: User, security: SecurityPolicy) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core.config import get_settings
+from chalicelib.core.log import count_aws_call
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from mypy_boto3_ses import SESClient
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
+
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = ("ssm:GetParameter",)
 
 _clients: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -50,12 +55,15 @@ def _create(service: str) -> Any:
         # SigV4 for presigned URLs too (botocore still presigns SigV2 in us-east-1, which cannot
         # sign Content-Length): a presigned PUT then binds the declared size and content type.
         config = config.merge(Config(signature_version="s3v4"))
-    return boto3.session.Session(botocore_session=_botocore_session()).client(
+    created = boto3.session.Session(botocore_session=_botocore_session()).client(
         service,  # type: ignore[call-overload]
         region_name=settings.region,
         endpoint_url=settings.aws_endpoint_url,
         config=config,
     )
+    # Every call is counted into the summary line of the request or event that makes it.
+    created.meta.events.register("before-call", count_aws_call, unique_id="oc-count-aws-call")
+    return created
 
 
 def _botocore_session() -> Any:

@@ -28,6 +28,10 @@ from typing import Any
 from chalicelib.core.config import get_settings
 from chalicelib.core.errors import InvalidField
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = ("ssm:GetParameter",)
+
 Key = dict[str, dict[str, str]]
 
 MIN_KEY_LENGTH = 16

@@ -10,6 +10,15 @@ from chalicelib.core import aws
 from chalicelib.core.config import get_settings
 from chalicelib.core.log import get_logger
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "ses:SendEmail",
+    "ses:SendBulkTemplatedEmail",
+    "ses:CreateTemplate",
+    "ses:UpdateTemplate",
+)
+
 log = get_logger(__name__)
 
 

@@ -17,6 +17,19 @@ from typing import Any
 from chalicelib.core import aws
 from chalicelib.core.config import get_settings
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "dynamodb:GetItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:Query",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+)
+
 Item = dict[str, Any]
 RawItem = dict[str, Any]
 KeyPair = tuple[str, str]
@@ -276,11 +289,16 @@ class Table:
                 _backoff(attempt)
         return calls
 
+    def _write_batch(self, puts: Sequence[Mapping[str, Any]]) -> int:
+        return self.batch_write(puts=puts)
+
     def batch_write_parallel(self, puts: Sequence[Mapping[str, Any]], workers: int = 4) -> int:
         """BatchWriteItem of many items, several calls in flight at once (an import's chunk:
         the calls are independent, and their latency, not DynamoDB, bounds a sequential loop).
         Returns calls made; raises the first failure after every call has ended."""
         from concurrent.futures import ThreadPoolExecutor
+
+        from chalicelib.core.log import carried
 
         batches = [
             puts[start : start + BATCH_WRITE_LIMIT] for start in range(0, len(puts), BATCH_WRITE_LIMIT)
@@ -288,7 +306,7 @@ class Table:
         if len(batches) <= 1:
             return self.batch_write(puts=puts)
         with ThreadPoolExecutor(max_workers=min(workers, len(batches))) as pool:
-            return sum(pool.map(lambda batch: self.batch_write(puts=batch), batches))
+            return sum(pool.map(carried(self._write_batch), batches))
 
     # --- transaction operation builders --------------------------------------------------------
 

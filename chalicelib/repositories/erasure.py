@@ -22,6 +22,13 @@ from chalicelib.core.config import get_settings
 from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import BATCH_WRITE_LIMIT, Item, KeyPair, Table
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "s3:ListBucket",
+    "s3:DeleteObject",
+)
+
 S3_DELETE_LIMIT = 1000
 
 

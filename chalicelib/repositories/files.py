@@ -33,6 +33,16 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import TagTypeDef
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:PutObjectTagging",
+    "s3:DeleteObjectTagging",
+)
+
 log = get_logger(__name__)
 
 FILES_PREFIX = "files/"

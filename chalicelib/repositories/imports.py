@@ -35,6 +35,16 @@ from chalicelib.repositories import keys, partitions
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "s3:GetObject",
+    "s3:PutObject",
+    "s3:DeleteObject",
+    "s3:PutObjectTagging",
+    "s3:GetObjectTagging",
+)
+
 MARKER_LIFETIME = timedelta(days=30)
 CREATED_BY_IMPORT, CREATED_BY_LINE = "import_id", "import_line"  # on the EMAIL item of a new user
 MULTIPART_MIN_BYTES = 5 * 1024 * 1024

@@ -26,6 +26,13 @@ from chalicelib.repositories import keys
 from chalicelib.repositories.dynamo import ITEM_IS_NEW, Condition, Item, Table
 from chalicelib.repositories.timestamps import parse_ms
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "sqs:SendMessage",
+    "sqs:GetQueueUrl",
+)
+
 # Job lives in domain/ (the API shows it too); it stays importable from here, where the
 # services that run jobs have always found it.
 __all__ = ["KEEP_FINISHED_JOBS", "Job", "JobQueue", "JobRepository"]

@@ -13,6 +13,13 @@ from typing import Any
 from chalicelib.core import aws
 from chalicelib.core.config import get_settings
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+)
+
 
 class SecretBox:
     def __init__(self, kms_factory: Callable[[], Any] = aws.kms) -> None:

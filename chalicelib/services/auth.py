@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from chalicelib.core import metrics
 from chalicelib.core.clock import Clock, iso
 from chalicelib.core.errors import Conflict, Forbidden, InvalidField, Unauthorized
-from chalicelib.core.log import get_logger
+from chalicelib.core.log import annotate, get_logger
 from chalicelib.domain import devices, rules, two_factor
 from chalicelib.domain.devices import Device, DeviceInfo, DeviceStatus
 from chalicelib.domain.models import (
@@ -94,10 +95,12 @@ class AuthService:
             )
         now = self._clock.now()
         email = email.strip().lower()
+        annotate(domain=domain_name)
         domain, credentials, failures = self._logins.load(domain_name, email)
         rules.check_not_locked(failures, now)
         if domain is None:  # no writes for made-up domain names; the same answer, in the same time
             self._hasher.verify(None, password)
+            metrics.count("Logins", outcome="failed", domain=domain_name)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
         if domain.status is DomainStatus.DELETING:  # before any write: its purge must not race one
             check_domain_open(domain)
@@ -105,6 +108,7 @@ class AuthService:
         password_ok = self._hasher.verify(credentials.password_hash if credentials else None, password)
         if credentials is None or not password_ok:
             attempt.failed()
+            metrics.count("Logins", outcome="failed", domain=domain_name)
             if credentials is None and failures is None:  # the stranger's count starts a partition
                 self._logins.register_email(domain_name, email)
             raise Unauthorized(INVALID_CREDENTIALS, "invalid_credentials")
@@ -114,12 +118,15 @@ class AuthService:
             )
         except Unauthorized:  # answered as a wrong password, so counted as one: the count tells nothing
             attempt.failed()
+            metrics.count("Logins", outcome="failed", domain=domain_name)
             raise
         except BaseException:
             attempt.succeeded_without_sign_in()
             raise
         if isinstance(signed_in, IssuedChallenge):
             attempt.succeeded_without_sign_in()
+        outcome = "challenged" if isinstance(signed_in, IssuedChallenge) else "signed_in"
+        metrics.count("Logins", outcome=outcome, domain=domain_name)
         return signed_in
 
     def _after_password(

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.core import ids
+from chalicelib.core import ids, metrics
 from chalicelib.core.clock import Clock
 from chalicelib.core.cursors import cursor_scope, decode_cursor, encode_cursor
 from chalicelib.core.errors import NotFound
@@ -180,6 +180,7 @@ class JobService:
         with contextlib.suppress(ConditionFailed):
             self._jobs.save_step(failed, started_from=job.checkpoint)
         log.error("job failed for good", extra={"fields": {"job_id": job.id, "kind": job.kind}})
+        metrics.count("JobFailures", job_kind=job.kind, domain=job.domain)
 
     def _step(self, job: Job) -> Job | None:
         step = self._steps[job.kind]

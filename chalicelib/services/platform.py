@@ -38,6 +38,10 @@ from chalicelib.services.domain_purge import DomainPurgeService
 from chalicelib.services.jobs import JobService
 from chalicelib.services.passwords import PasswordHasher
 
+# The AWS calls this module makes, as IAM actions: .chalice/policy-*.json grant them to the functions
+# that use this module (tests/unit/test_package.py checks both).
+AWS_CALLS = ("ssm:GetParameter",)
+
 log = get_logger(__name__)
 PLATFORM_ACTOR = "platform"
 

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import segno
 
+from chalicelib.core import metrics
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import AppError, Conflict, Forbidden, TooManyRequests, Unauthorized
 from chalicelib.core.log import get_logger
@@ -174,6 +175,7 @@ class TwoFactorService:
             raise
         if proof is None:
             attempt.failed()
+            metrics.count("TwoFactorFailures", domain=domain.name)
             raise rules.invalid_code()
         # Used at the same moment by another request, or ended by a newer challenge meanwhile:
         tx.add(self._repository.consume_challenge_op(challenge), on_condition_failed=rules.invalid_code())

@@ -7,10 +7,13 @@ def test_template_defines_the_table_bucket_and_queues() -> None:
     resources = load_template()["Resources"]
     types = sorted({r["Type"] for r in resources.values()})
     assert types == [
+        "AWS::CloudWatch::Alarm",
         "AWS::DynamoDB::Table",
         "AWS::KMS::Alias",
         "AWS::KMS::Key",
         "AWS::S3::Bucket",
+        "AWS::S3::BucketPolicy",
+        "AWS::SNS::Topic",
         "AWS::SQS::Queue",
         "AWS::SQS::QueuePolicy",
     ]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from chalicelib.core import ids
 from chalicelib.core.clock import Clock
 from chalicelib.core.errors import AppError, Conflict
+from chalicelib.core.log import carried
 from chalicelib.domain.import_record import ImportRecord, RowMarker
 from chalicelib.domain.imports import ImportMode, Outcome, RowPlan, plan_row, seat_error, seat_refused
 from chalicelib.domain.models import Domain, Group, Role, User, UserStatus
@@ -365,7 +366,7 @@ class ChunkProcessor:
                 self._create_profile_batch(batch)
             return
         with ThreadPoolExecutor(max_workers=min(PROFILE_CALLS_IN_FLIGHT, len(batches))) as pool:
-            list(pool.map(self._create_profile_batch, batches))
+            list(pool.map(carried(self._create_profile_batch), batches))
 
     def _create_profile_batch(self, users: list[User]) -> None:
         pending = [self._users.create_profile_op(user) for user in users]

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.core import metrics
 from chalicelib.core.clock import Clock
 from chalicelib.core.config import get_settings
 from chalicelib.domain.import_record import Checkpoint, ImportRecord, RowMarker
@@ -74,9 +75,11 @@ class ImportRun:
         record = self._imports.get(job.domain, str(job.payload.get("import_id")))
         if record is None or record.status != "processing":
             return StepOutcome(done=0, checkpoint="gone", finished=True)
-        deadline = time.monotonic() + get_settings().import_step_seconds
+        started = time.monotonic()
+        deadline = started + get_settings().import_step_seconds
         try:
             record, rows_done, finished, tagging = self._run_chunks(record, deadline)
+            metrics.rows_per_second("Import", rows_done, time.monotonic() - started, domain=job.domain)
         except ObjectReplaced:
             error = CsvFileError("object_replaced", _REPLACED_MESSAGE.format(key=record.s3_key))
             self._outcome.fail(record, {"code": error.code, "message": error.message})
