@@ -46,7 +46,6 @@ SCENARIOS = (("A", 1000), ("B", 50_000))  # other users' messages
 PAGE = 1000  # items a Query page of the deletion reads (user_deletion.PAGE)
 BATCH = 25  # deletes a BatchWriteItem
 S3_BATCH = 1000  # keys a DeleteObjects
-FLOOR_TARGET = 1.25
 # the indexes of the victim's own items the deletion must read, and how many items each holds
 INDEX_SIZES = {
     "tokens (request)": 0,
@@ -279,7 +278,7 @@ def run_scenario(label: str, others_count: int, log: CallLog) -> Result:
 
 
 def _report(a: Result, b: Result) -> list[str]:
-    from bench.harness import Timed, print_times
+    from bench.harness import Timed, floor_targets, print_times
 
     failures: list[str] = []
     print("User deletion: AWS calls and time (botocore before-call events, moto in-process)")
@@ -305,31 +304,13 @@ def _report(a: Result, b: Result) -> list[str]:
         f" + ceil({VICTIM_FILES} objects / {S3_BATCH})"
         f" + index pages ({pages}: {', '.join(INDEX_SIZES)}) = {a.floor}"
     )
-    for r in (a, b):
-        ratio = len(r.calls) / r.floor
-        verdict = "OK" if ratio <= FLOOR_TARGET else "OVER"
+
+    def lenient(r: Result) -> str:
         queries = r.by_operation["dynamodb.Query"]
-        lenient = len(r.calls) / (r.floor - r.floor_share["dynamodb.Query"] + queries)
-        print(
-            f"  {r.label}: calls / floor = {len(r.calls)} / {r.floor} = {ratio:.2f}"
-            f"  (target <= {FLOOR_TARGET:.2f}) {verdict}"
-            f"   [with every Query made counted in the floor: {lenient:.2f}]"
-        )
-        if verdict == "OVER":
-            over = {op: r.by_operation[op] - n for op, n in r.floor_share.items() if r.by_operation[op] > n}
-            outside = {op: n for op, n in sorted(r.by_operation.items()) if op not in r.floor_share}
-            failures.append(
-                f"{r.label}: {len(r.calls)} calls = {ratio:.2f}x the floor {r.floor}"
-                f" (target <= {FLOOR_TARGET}); above the floor's own operations: {over};"
-                f" outside the floor: {outside}"
-            )
-    same = a.by_operation == b.by_operation
-    ratio_ab = len(b.calls) / len(a.calls)
-    print(f"  calls B / calls A = {ratio_ab:.2f}  (target 1.00, per operation)  {'OK' if same else 'OVER'}")
-    if not same:
-        diff = {op: (a.by_operation[op], b.by_operation[op]) for op in operations}
-        differ = {op: ab for op, ab in diff.items() if ab[0] != ab[1]}
-        failures.append(f"the calls depend on the domain's size, (A, B): {differ}")
+        ratio = len(r.calls) / (r.floor - r.floor_share["dynamodb.Query"] + queries)
+        return f"   [with every Query made counted in the floor: {ratio:.2f}]"
+
+    failures += floor_targets((a, b), "the domain's size", lenient)
     print(f"  job messages delivered: A {a.deliveries}, B {b.deliveries}")
     print(f"  job result deleted_items: A {a.deleted_items}, B {b.deleted_items} (seeded {EXPECTED_DELETED})")
 

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,3 +240,42 @@ def print_times(a: Timed, b: Timed) -> None:
     rows.append(("total (baseline: A)", a.seconds, b.seconds))
     for name, sa, sb in rows:
         print(f"  {name:<34} {sa * 1e3:>9.1f} {sb * 1e3:>9.1f} {sb / sa if sa else math.nan:>7.2f}")
+
+
+FLOOR_TARGET = 1.25  # calls / the batching floor, for the benches of erasing jobs
+
+
+def floor_targets(
+    results: Sequence[Any], what_grows: str, note: Callable[[Any], str] = lambda result: ""
+) -> list[str]:
+    """Prints each scenario's calls against its batching floor, and whether the two scenarios
+    made the same calls per operation (the cost must not grow with `what_grows`); returns what
+    missed. A result has `label`, `calls`, `floor`, `floor_share` and `by_operation`."""
+    failures: list[str] = []
+    for r in results:
+        ratio = len(r.calls) / r.floor
+        verdict = "OK" if ratio <= FLOOR_TARGET else "OVER"
+        print(
+            f"  {r.label}: calls / floor = {len(r.calls)} / {r.floor} = {ratio:.3f}"
+            f"  (target <= {FLOOR_TARGET:.2f}) {verdict}{note(r)}"
+        )
+        if verdict == "OVER":
+            over = {op: r.by_operation[op] - n for op, n in r.floor_share.items() if r.by_operation[op] > n}
+            outside = {op: n for op, n in sorted(r.by_operation.items()) if op not in r.floor_share}
+            failures.append(
+                f"{r.label}: {len(r.calls)} calls = {ratio:.2f}x the floor {r.floor}"
+                f" (target <= {FLOOR_TARGET}); above the floor's own operations: {over};"
+                f" outside the floor: {outside}"
+            )
+    a, b = results
+    same = a.by_operation == b.by_operation
+    print(
+        f"  calls {b.label} / calls {a.label} = {len(b.calls) / len(a.calls):.3f}"
+        f"  (target 1.000, per operation)  {'OK' if same else 'OVER'}"
+    )
+    if not same:
+        operations = sorted(set(a.by_operation) | set(b.by_operation))
+        differ = {op: (a.by_operation[op], b.by_operation[op]) for op in operations}
+        unequal = {op: ab for op, ab in differ.items() if ab[0] != ab[1]}
+        failures.append(f"the calls depend on {what_grows}, ({a.label}, {b.label}): {unequal}")
+    return failures

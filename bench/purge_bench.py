@@ -90,7 +90,6 @@ SCENARIOS = (("A", 1_000), ("B", 100_000))  # items of the other domain
 PAGE = 1000  # items a Query page of the purge reads (services/erasing.PAGE)
 BATCH = 25  # deletes a BatchWriteItem
 S3_BATCH = 1000  # keys a DeleteObjects
-FLOOR_TARGET = 1.25
 QUERY_LINES = 30  # of the Query log printed
 
 KeyPair = tuple[str, str]
@@ -611,32 +610,10 @@ def _print_floor(a: Result, b: Result) -> None:
 
 
 def _targets(a: Result, b: Result) -> list[str]:
-    failures: list[str] = []
+    from bench.harness import floor_targets
+
     print()
-    for r in (a, b):
-        ratio = len(r.calls) / r.floor
-        verdict = "OK" if ratio <= FLOOR_TARGET else "OVER"
-        print(
-            f"  {r.label}: calls / floor = {len(r.calls)} / {r.floor} = {ratio:.3f}"
-            f"  (target <= {FLOOR_TARGET:.2f}) {verdict}"
-        )
-        if verdict == "OVER":
-            over = {op: r.by_operation[op] - n for op, n in r.floor_share.items() if r.by_operation[op] > n}
-            outside = {op: n for op, n in sorted(r.by_operation.items()) if op not in r.floor_share}
-            failures.append(
-                f"{r.label}: {len(r.calls)} calls = {ratio:.2f}x the floor {r.floor}"
-                f" (target <= {FLOOR_TARGET}); above the floor's own operations: {over};"
-                f" outside the floor: {outside}"
-            )
-    same = a.by_operation == b.by_operation
-    ratio_ab = len(b.calls) / len(a.calls)
-    print(f"  calls B / calls A = {ratio_ab:.3f}  (target 1.000, per operation)  {'OK' if same else 'OVER'}")
-    if not same:
-        operations = set(a.by_operation) | set(b.by_operation)
-        differ = {op: (a.by_operation[op], b.by_operation[op]) for op in sorted(operations)}
-        unequal = {op: ab for op, ab in differ.items() if ab[0] != ab[1]}
-        failures.append(f"the calls depend on the other domain's size, (A, B): {unequal}")
-    return failures
+    return floor_targets((a, b), "the other domain's size")
 
 
 def _print_jobs(a: Result, b: Result) -> None:
